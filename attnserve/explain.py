@@ -1,0 +1,128 @@
+"""A batch of text requests in, one response (or one error) per request out.
+
+The batch shares one padded pass (``capture``) sized by the union of what its requests asked for;
+each request then gets exactly its own methods. A bad request becomes an error in its own slot and
+never touches the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from attnserve.capture import Capture, capture
+from attnserve.errors import AttnserveError
+from attnserve.methods import REGISTRY
+from attnserve.request import ExplainRequest, parse_request
+from attnserve.text import EncodedText, collate, encode_text
+
+log = logging.getLogger(__name__)
+
+Outcome = dict | AttnserveError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+
+
+class TextExplainer:
+    """Holds a loaded classifier and answers batches of raw request bodies."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        info: ModelInfo,
+        max_length: int,
+        default_methods: Sequence[str],
+    ) -> None:
+        self.model = model.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.info = info
+        self.max_length = max_length
+        self.default_methods = tuple(default_methods)
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.device = next(model.parameters()).device
+
+    def explain(self, bodies: Sequence[tuple[object, str | None]]) -> list[Outcome]:
+        """``bodies``: (body, content type) per request, as the server decoded them."""
+        start = time.perf_counter()
+        outcomes: list[Outcome | None] = [None] * len(bodies)
+        accepted: list[tuple[int, ExplainRequest, EncodedText]] = []
+        for slot, (body, content_type) in enumerate(bodies):
+            try:
+                request = parse_request(body, content_type, self.labels, self.default_methods)
+                accepted.append((slot, request, encode_text(self.tokenizer, request.text, self.max_length)))
+            except AttnserveError as error:
+                outcomes[slot] = error
+        if accepted:
+            preprocess_s = time.perf_counter() - start
+            try:
+                for slot, result in self._run(accepted, preprocess_s):
+                    outcomes[slot] = result
+            except Exception:  # one failed pass must not kill the worker; the batch gets 500s
+                log.exception("explanation pass failed for a batch of %d", len(accepted))
+                for slot, _, _ in accepted:
+                    outcomes[slot] = AttnserveError("internal error while explaining; see server log")
+        return outcomes  # type: ignore[return-value]
+
+    def _run(
+        self, accepted: list[tuple[int, ExplainRequest, EncodedText]], preprocess_s: float
+    ) -> list[tuple[int, dict]]:
+        requests = [request for _, request, _ in accepted]
+        inputs, players = collate(self.tokenizer, [encoded for _, _, encoded in accepted])
+        inputs = {key: value.to(self.device) for key, value in inputs.items()}
+        needs = {need for request in requests for name in request.methods for need in REGISTRY[name].needs}
+        result = capture(self.model, inputs, players.to(self.device), needs, [r.target for r in requests])
+        start = time.perf_counter()
+        scores = {
+            name: REGISTRY[name].fn(result).cpu()
+            for name in dict.fromkeys(name for request in requests for name in request.methods)
+        }
+        methods_s = time.perf_counter() - start
+        probabilities = result.logits.softmax(-1).cpu()
+        timings = {"preprocess": preprocess_s, **result.timings_s, "methods": methods_s}
+        return [
+            (slot, self._response(row, request, encoded, result, probabilities, scores, timings, len(accepted)))
+            for row, (slot, request, encoded) in enumerate(accepted)
+        ]
+
+    def _response(
+        self,
+        row: int,
+        request: ExplainRequest,
+        encoded: EncodedText,
+        result: Capture,
+        probabilities: torch.Tensor,
+        scores: dict[str, torch.Tensor],
+        timings: dict[str, float],
+        batch_size: int,
+    ) -> dict:
+        n = len(encoded.ids)
+        attributions = {}
+        for name in request.methods:
+            per_token = scores[name][row, 1 : n + 1].double()
+            attributions[name] = {
+                "tokens": per_token.tolist(),
+                "words": encoded.word_sums(per_token).tolist(),
+            }
+        return {
+            "model": {"name": self.info.name, "version": self.info.version},
+            "label": self.labels[int(probabilities[row].argmax())],
+            "target": self.labels[int(result.targets[row])],
+            "probabilities": {label: float(p) for label, p in zip(self.labels, probabilities[row], strict=True)},
+            "tokens": [token.to_dict() for token in encoded.tokens],
+            "words": [word.to_dict() for word in encoded.words],
+            "truncated": encoded.truncated,
+            "attributions": attributions,
+            "batch_size": batch_size,
+            "timings_s": timings,
+        }

@@ -1,0 +1,8 @@
+"""Every explanation method, by name."""
+
+from attnserve.methods import shapley
+from attnserve.methods.registry import Method, build_registry, lookup
+
+REGISTRY: dict[str, Method] = build_registry(shapley.METHODS)
+
+__all__ = ["REGISTRY", "Method", "lookup"]

@@ -1,0 +1,90 @@
+"""Validate one request body into the options the engine runs; every problem names its field.
+
+Accepted bodies (transport-neutral: the handler passes what the server decoded):
+- a JSON object ``{"text": str, "methods": [str, ...], "target": int | label}``; ``methods`` absent
+  or null means the model's default set, ``[]`` means prediction only;
+- plain text (``text/plain``): the text itself, with the default methods;
+- raw bytes: UTF-8, read as JSON when the content type says so or it starts with ``{``, else as text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from attnserve.errors import InvalidInput
+from attnserve.methods import REGISTRY, lookup
+
+FIELDS = ("text", "methods", "target")
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    text: str
+    methods: tuple[str, ...]
+    target: int | None  # class index; None = the predicted class
+
+
+def parse_request(
+    body: object, content_type: str | None, labels: Sequence[str], default_methods: Sequence[str]
+) -> ExplainRequest:
+    if isinstance(body, (bytes, bytearray)):
+        body = _decode_bytes(bytes(body), content_type)
+    if isinstance(body, str):
+        return ExplainRequest(_text(body), tuple(default_methods), None)
+    if not isinstance(body, Mapping):
+        raise InvalidInput(f"body must be a JSON object or plain text, got JSON {type(body).__name__}", "body")
+    unknown = [key for key in body if key not in FIELDS]
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}; accepted fields: {', '.join(FIELDS)}", unknown[0])
+    if "text" not in body:
+        raise InvalidInput("missing required field 'text'", "text")
+    methods = body.get("methods")
+    return ExplainRequest(
+        text=_text(body["text"]),
+        methods=tuple(default_methods) if methods is None else _methods(methods),
+        target=_target(body.get("target"), labels),
+    )
+
+
+def _decode_bytes(raw: bytes, content_type: str | None) -> object:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(f"body is not valid UTF-8 (byte {error.start})", "body") from None
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media == "application/json" or (not media.startswith("text/") and text.lstrip().startswith("{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InvalidInput(f"body is not valid JSON: {error}", "body") from None
+    return text
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"'text' must be a string, got {type(value).__name__}", "text")
+    if not value.strip():
+        raise InvalidInput("'text' is empty", "text")
+    return value
+
+
+def _methods(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"'methods' must be a list of method names, got {type(value).__name__}", "methods")
+    names = [lookup(REGISTRY, name, f"methods[{i}]").name for i, name in enumerate(value)]
+    return tuple(dict.fromkeys(names))
+
+
+def _target(value: object, labels: Sequence[str]) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value in labels:
+        return labels.index(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels):
+        return value
+    raise InvalidInput(
+        f"'target' must be a label ({', '.join(labels)}) or a class index 0..{len(labels) - 1}, got {value!r}",
+        "target",
+    )
