@@ -53,11 +53,15 @@ class TextExplainer:
         self.device = next(model.parameters()).device
 
     def explain(self, bodies: Sequence[tuple[object, str | None]]) -> list[Outcome]:
-        """``bodies``: (body, content type) per request, as the server decoded them."""
+        """``bodies``: (body, content type) per request, as the server decoded them; a body that is
+        already an ``AttnserveError`` (the transport could not even find one) is answered as is."""
         start = time.perf_counter()
         outcomes: list[Outcome | None] = [None] * len(bodies)
         accepted: list[tuple[int, ExplainRequest, EncodedText]] = []
         for slot, (body, content_type) in enumerate(bodies):
+            if isinstance(body, AttnserveError):
+                outcomes[slot] = body
+                continue
             try:
                 request = parse_request(body, content_type, self.labels, self.default_methods)
                 accepted.append((slot, request, encode_text(self.tokenizer, request.text, self.max_length)))

