@@ -19,7 +19,9 @@ models: $(INSTALLED)
 	$(BIN)/python -m model_store.recipes.build sentiment
 
 ## Serve the default models in the background and print how to call them.
-run: models
+run: $(INSTALLED)
+	$(BIN)/python -m deploy.launch preflight
+	$(MAKE) --no-print-directory models
 	$(BIN)/python -m deploy.launch start
 
 ## Stop the server that `make run` started.

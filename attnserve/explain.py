@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -25,6 +25,17 @@ from attnserve.text import EncodedText, collate, encode_text
 log = logging.getLogger(__name__)
 
 Outcome = dict | AttnserveError
+
+
+@dataclass
+class BatchReport:
+    """One batch's answers, plus what operators measure about it (the handler turns it into metrics)."""
+
+    outcomes: list[Outcome | None]  # one per request, in order; None only while the batch runs
+    requests: list[ExplainRequest | None]  # the validated request, None where it was rejected
+    timings_s: dict[str, float] = field(default_factory=dict)  # preprocess, forward, backward, methods
+    method_s: dict[str, float] = field(default_factory=dict)  # compute time of each method over the batch
+    batch_size: int = 0  # requests that shared the forward pass
 
 
 @dataclass(frozen=True)
@@ -53,51 +64,53 @@ class TextExplainer:
         self.device = next(model.parameters()).device
 
     def explain(self, bodies: Sequence[tuple[object, str | None]]) -> list[Outcome]:
+        return self.explain_batch(bodies).outcomes
+
+    def explain_batch(self, bodies: Sequence[tuple[object, str | None]]) -> BatchReport:
         """``bodies``: (body, content type) per request, as the server decoded them; a body that is
         already an ``AttnserveError`` (the transport could not even find one) is answered as is."""
         start = time.perf_counter()
-        outcomes: list[Outcome | None] = [None] * len(bodies)
+        report = BatchReport(outcomes=[None] * len(bodies), requests=[None] * len(bodies))
         accepted: list[tuple[int, ExplainRequest, EncodedText]] = []
         for slot, (body, content_type) in enumerate(bodies):
             if isinstance(body, AttnserveError):
-                outcomes[slot] = body
+                report.outcomes[slot] = body
                 continue
             try:
                 request = parse_request(body, content_type, self.labels, self.default_methods)
                 accepted.append((slot, request, encode_text(self.tokenizer, request.text, self.max_length)))
+                report.requests[slot] = request
             except AttnserveError as error:
-                outcomes[slot] = error
+                report.outcomes[slot] = error
         if accepted:
-            preprocess_s = time.perf_counter() - start
+            report.timings_s["preprocess"] = time.perf_counter() - start
             try:
-                for slot, result in self._run(accepted, preprocess_s):
-                    outcomes[slot] = result
+                self._run(accepted, report)
             except Exception:  # one failed pass must not kill the worker; the batch gets 500s
                 log.exception("explanation pass failed for a batch of %d", len(accepted))
                 for slot, _, _ in accepted:
-                    outcomes[slot] = AttnserveError("internal error while explaining; see server log")
-        return outcomes  # type: ignore[return-value]
+                    report.outcomes[slot] = AttnserveError("internal error while explaining; see server log")
+        return report
 
-    def _run(
-        self, accepted: list[tuple[int, ExplainRequest, EncodedText]], preprocess_s: float
-    ) -> list[tuple[int, dict]]:
+    def _run(self, accepted: list[tuple[int, ExplainRequest, EncodedText]], report: BatchReport) -> None:
         requests = [request for _, request, _ in accepted]
         inputs, players = collate(self.tokenizer, [encoded for _, _, encoded in accepted])
         inputs = {key: value.to(self.device) for key, value in inputs.items()}
         needs = {need for request in requests for name in request.methods for need in REGISTRY[name].needs}
         result = capture(self.model, inputs, players.to(self.device), needs, [r.target for r in requests])
-        start = time.perf_counter()
-        scores = {
-            name: REGISTRY[name].fn(result).cpu()
-            for name in dict.fromkeys(name for request in requests for name in request.methods)
-        }
-        methods_s = time.perf_counter() - start
+        report.timings_s.update(result.timings_s)
+        scores = {}
+        for name in dict.fromkeys(name for request in requests for name in request.methods):
+            start = time.perf_counter()
+            scores[name] = REGISTRY[name].fn(result).cpu()
+            report.method_s[name] = time.perf_counter() - start
+        report.timings_s["methods"] = sum(report.method_s.values())
         probabilities = result.logits.softmax(-1).cpu()
-        timings = {"preprocess": preprocess_s, **result.timings_s, "methods": methods_s}
-        return [
-            (slot, self._response(row, request, encoded, result, probabilities, scores, timings, len(accepted)))
-            for row, (slot, request, encoded) in enumerate(accepted)
-        ]
+        for row, (slot, request, encoded) in enumerate(accepted):
+            report.outcomes[slot] = self._response(
+                row, request, encoded, result, probabilities, scores, report.timings_s, len(accepted)
+            )
+        report.batch_size = len(accepted)
 
     def _response(
         self,

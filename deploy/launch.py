@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,18 @@ class Ports:
     metrics_port: int = 8082
     grpc_inference_port: int = 7070
     grpc_management_port: int = 7071
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Five ports nobody listens on right now, for a second instance beside `make run`'s."""
+        sockets = [socket.socket() for _ in range(5)]
+        try:
+            for s in sockets:
+                s.bind(("127.0.0.1", 0))
+            return cls(*(s.getsockname()[1] for s in sockets))
+        finally:
+            for s in sockets:
+                s.close()
 
 
 class LaunchError(RuntimeError):
@@ -203,13 +216,15 @@ class TorchServe:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("action", choices=["preflight", "start", "stop"])
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "torchserve")
     parser.add_argument("--models", nargs="+", default=["sentiment=sentiment.mar"])
     args = parser.parse_args(argv)
     server = TorchServe(args.workdir, args.models)
     try:
-        if args.action == "start":
+        if args.action == "preflight":
+            require_java()
+        elif args.action == "start":
             server.start()
             print(server.usage())
         else:

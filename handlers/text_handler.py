@@ -59,9 +59,9 @@ class TextExplainHandler:
         log.info("loaded %s v%s on %s", context.model_name, card["version"], device)
 
     def handle(self, data: list[dict], context) -> list[str]:
-        outcomes = self.explainer.explain([self._body(i, row, context) for i, row in enumerate(data)])
+        report = self.explainer.explain_batch([self._body(i, row, context) for i, row in enumerate(data)])
         responses = []
-        for i, outcome in enumerate(outcomes):
+        for i, outcome in enumerate(report.outcomes):
             context.set_response_content_type(i, "application/json")
             if isinstance(outcome, AttnserveError):
                 context.set_response_status(outcome.http_status, REASONS.get(outcome.http_status, "Error"), i)

@@ -104,3 +104,11 @@ def test_bad_input_is_a_400_for_that_request_only(handler_and_context, name, val
 def test_long_text_is_truncated_and_flagged(handler_and_context) -> None:
     ((status, body, _),) = run_batch(handler_and_context, [("body", "word " * 200, "text/plain")])
     assert status == 200 and body["truncated"] is True and len(body["tokens"]) == 30
+
+
+def test_device_follows_the_gpu_id_torchserve_assigns(monkeypatch) -> None:
+    from handlers.text_handler import select_device
+
+    assert select_device(None).type == "cpu"
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert str(select_device(1)) == "cuda:1"
