@@ -22,9 +22,13 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-ATTN = "attn"
-ATTN_GRAD = "attn_grad"
-NEEDS = frozenset({ATTN, ATTN_GRAD})
+ATTN = "attn"  # mean over layers and heads of A
+ATTN_GRAD = "attn_grad"  # mean over layers and heads of A ⊙ ReLU(∂y/∂A)
+ATTN_LAYERS = "attn_layers"  # per layer, mean over heads of A
+ATTN_GRAD_LAYERS = "attn_grad_layers"  # per layer, mean over heads of (A ⊙ ∂y/∂A)⁺
+VALUE_GRAD_LAYERS = "value_grad_layers"  # per layer, mean over heads of (A ⊙ ∂y/∂A)⁺_ij · ‖v_j W_O‖ (normalised)
+NEEDS = frozenset({ATTN, ATTN_GRAD, ATTN_LAYERS, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS})
+GRAD_NEEDS = frozenset({ATTN_GRAD, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS})
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,11 @@ class Capture:
     logits: Tensor  # [B, C]
     targets: Tensor  # [B] class whose logit the gradient-weighted methods differentiate
     players: Tensor  # [B, T] bool
-    attn: Tensor | None = None  # [B, T, T] mean over layers and heads of A
-    attn_grad: Tensor | None = None  # [B, T, T] mean over layers and heads of A ⊙ ReLU(∂y/∂A)
+    attn: Tensor | None = None  # [B, T, T]
+    attn_grad: Tensor | None = None  # [B, T, T]
+    attn_layers: Tensor | None = None  # [L, B, T, T]
+    attn_grad_layers: Tensor | None = None  # [L, B, T, T]
+    value_grad_layers: Tensor | None = None  # [L, B, T, T]
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -64,6 +71,65 @@ def _check_eager(model: nn.Module) -> None:
         )
 
 
+def value_projections(module: nn.Module, model: nn.Module) -> tuple[nn.Linear, nn.Linear]:
+    """(value projection, output projection) of an attention module: ``v_proj``/``o_proj`` on the
+    module itself (ViT, Llama-like), or BERT's ``value`` with the parent's ``output.dense``."""
+    if hasattr(module, "v_proj") and hasattr(module, "o_proj"):
+        return module.v_proj, module.o_proj
+    parent = next((m for m in model.modules() if getattr(m, "self", None) is module), None)
+    if hasattr(module, "value") and parent is not None and hasattr(parent.output, "dense"):
+        return module.value, parent.output.dense
+    raise TypeError(f"cannot find the value and output projections of {type(module).__name__}")
+
+
+class _Recorder:
+    """Hook callbacks that fold each layer's maps into what ``needs`` asks for, as they appear."""
+
+    def __init__(self, needs: frozenset[str], layers: int, heads: int, key_mask: Tensor) -> None:
+        self.needs = needs
+        self.heads = heads
+        self.key_mask = key_mask.float()  # [B, T]: 1 at real tokens (keys that can receive attention)
+        self.maps = 0
+        self.sums: dict[str, Tensor] = {}
+        self.layers: dict[str, list[Tensor | None]] = {need: [None] * layers for need in needs - {ATTN, ATTN_GRAD}}
+        self.value_norms: list[Tensor | None] = [None] * layers
+
+    def _add(self, key: str, value: Tensor) -> None:
+        self.sums[key] = value if key not in self.sums else self.sums[key] + value
+
+    def on_value(self, layer: int, out_proj: nn.Linear, output: Tensor) -> None:
+        """‖v_j^h W_O^h‖ per head and token (Kobayashi et al. 2020), scaled to mean 1 over real keys."""
+        v = output.detach().float().unflatten(-1, (self.heads, -1))  # [B, T, H, d]
+        w_o = out_proj.weight.detach().float().unflatten(-1, (self.heads, -1))  # [D, H, d]
+        norms = torch.einsum("bthd,ehd->bhte", v, w_o).norm(dim=-1)  # [B, H, T]
+        mean = (norms * self.key_mask[:, None]).sum(-1, keepdim=True) / self.key_mask.sum(-1)[:, None, None]
+        self.value_norms[layer] = norms / mean
+
+    def on_attention(self, layer: int, output: tuple) -> None:
+        weights = output[1]  # [B, H, T, T]
+        self.maps += weights.shape[1]
+        if ATTN in self.needs:
+            self._add(ATTN, weights.detach().sum(1, dtype=torch.float32))
+        if ATTN_LAYERS in self.needs:
+            self.layers[ATTN_LAYERS][layer] = weights.detach().float().mean(1)
+        if self.needs & GRAD_NEEDS:
+            weights.register_hook(partial(self.on_grad, layer, weights.detach()))
+
+    def on_grad(self, layer: int, weights: Tensor, grad: Tensor) -> None:
+        edges = (weights.float() * grad.float()).clamp(min=0)  # = A ⊙ ReLU(∂y/∂A), since A ≥ 0
+        if ATTN_GRAD in self.needs:
+            self._add(ATTN_GRAD, edges.sum(1))
+        if ATTN_GRAD_LAYERS in self.needs:
+            self.layers[ATTN_GRAD_LAYERS][layer] = edges.mean(1)
+        if VALUE_GRAD_LAYERS in self.needs:
+            self.layers[VALUE_GRAD_LAYERS][layer] = (edges * self.value_norms[layer][:, :, None, :]).mean(1)
+
+    def results(self) -> dict[str, Tensor]:
+        found = {key: value / self.maps for key, value in self.sums.items()}
+        found.update({key: torch.stack(maps) for key, maps in self.layers.items()})
+        return found
+
+
 def capture(
     model: nn.Module,
     inputs: dict[str, Tensor],
@@ -75,29 +141,23 @@ def capture(
 
     ``targets[i]`` is the class explained for row i; ``None`` means the predicted class.
     """
-    unknown = set(needs) - NEEDS
-    if unknown:
-        raise ValueError(f"unknown capture needs: {sorted(unknown)}")
-    want_attn, want_grad = ATTN in needs, ATTN_GRAD in needs
-    if want_attn or want_grad:
+    needs = frozenset(needs)
+    if needs - NEEDS:
+        raise ValueError(f"unknown capture needs: {sorted(needs - NEEDS)}")
+    want_grad = bool(needs & GRAD_NEEDS)
+    hooks = []
+    if needs:
         _check_eager(model)
-    sums: dict[str, Tensor] = {}
-    count = {"maps": 0}
-
-    def accumulate(key: str, value: Tensor) -> None:
-        sums[key] = value if key not in sums else sums[key] + value
-
-    def on_grad(weights: Tensor, grad: Tensor) -> None:
-        accumulate(ATTN_GRAD, (weights * grad.clamp(min=0)).sum(1, dtype=torch.float32))
-
-    def on_attention(_module: nn.Module, _args: tuple, output: tuple) -> None:
-        weights = output[1]  # [B, H, T, T]
-        count["maps"] += weights.shape[1]
-        if want_attn:
-            accumulate(ATTN, weights.detach().sum(1, dtype=torch.float32))
-        if want_grad:
-            weights.register_hook(partial(on_grad, weights.detach()))
-
+        modules = attention_modules(model)
+        key_mask = inputs.get("attention_mask", torch.ones_like(players, dtype=torch.long))
+        recorder = _Recorder(needs, len(modules), model.config.num_attention_heads, key_mask)
+        for layer, module in enumerate(modules):
+            hooks.append(module.register_forward_hook(lambda _m, _a, out, i=layer: recorder.on_attention(i, out)))
+            if VALUE_GRAD_LAYERS in needs:
+                value, out_proj = value_projections(module, model)
+                hooks.append(
+                    value.register_forward_hook(lambda _m, _a, out, i=layer, o=out_proj: recorder.on_value(i, o, out))
+                )
     leaf: dict[str, Tensor] = {}
 
     def make_leaf(_module: nn.Module, _args: tuple, output: Tensor) -> Tensor:
@@ -105,9 +165,6 @@ def capture(
         leaf["embeddings"] = output.detach().requires_grad_(True)
         return leaf["embeddings"]
 
-    hooks = []
-    if want_attn or want_grad:
-        hooks = [m.register_forward_hook(on_attention) for m in attention_modules(model)]
     if want_grad:
         hooks.append(model.get_input_embeddings().register_forward_hook(make_leaf))
     timings: dict[str, float] = {}
@@ -125,14 +182,13 @@ def capture(
     finally:
         for hook in hooks:
             hook.remove()
-    means = {key: value / count["maps"] for key, value in sums.items()} if count["maps"] else {}
+    found = recorder.results() if needs else {}
     return Capture(
         logits=logits.detach().float(),
         targets=chosen,
         players=players,
-        attn=means.get(ATTN),
-        attn_grad=means.get(ATTN_GRAD),
         timings_s=timings,
+        **{key: found.get(key) for key in NEEDS},
     )
 
 

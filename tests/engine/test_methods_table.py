@@ -17,6 +17,9 @@ ENROLLED = {
     "grad_shapley_cls",
     "grad_shapley_mutual",
     "grad_shapley_max_mutual",
+    "rollout",
+    "gae",
+    "weighted_relevance",
 }
 
 TEXTS = [
