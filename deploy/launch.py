@@ -24,6 +24,7 @@ from string import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).with_name("config.properties")
+METRICS_CONFIG = Path(__file__).with_name("metrics.yaml")
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class TorchServe:
             "model_store": self.model_store,
             "models": ",".join(self.models),
             "workers": self.workers,
+            "metrics_config": METRICS_CONFIG,
         }
         config = self.workdir / "config.properties"
         config.write_text(Template(TEMPLATE.read_text()).substitute(values))
@@ -145,18 +147,26 @@ class TorchServe:
             "--model-store",
             str(self.model_store),
         ]
-        log = (self.workdir / "torchserve.out").open("ab")
-        started = subprocess.run(command, cwd=self.workdir, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
+        out = self.workdir / "torchserve.out"
+        with out.open("ab") as log:
+            started = subprocess.run(command, cwd=self.workdir, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
         if started.returncode != 0:
-            raise LaunchError(f"torchserve --start failed (is it already running?); see {log.name}")
-        self.wait_ready(timeout)
+            raise LaunchError(f"torchserve --start failed (is it already running?); see {out}")
+        try:
+            self.wait_ready(timeout)
+        except LaunchError:
+            self.stop()  # never leave a half-started server behind
+            raise
 
     def wait_ready(self, timeout: float) -> None:
         """Ready means: the key file exists and every model has a worker that answers ping."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.key_file.exists() and self._healthy() and self._workers_ready():
-                return
+            try:
+                if self._healthy() and self._workers_ready():
+                    return
+            except (FileNotFoundError, ValueError):  # key_file.json not written yet, or half written
+                pass
             time.sleep(0.5)
         raise LaunchError(f"TorchServe was not ready after {timeout:.0f}s; see {self.workdir / 'logs'}")
 

@@ -20,6 +20,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from attnserve import AttnserveError, InvalidInput, ModelInfo, TextExplainer
+from handlers.metrics import HandlerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def select_device(gpu_id: object) -> torch.device:
 class TextExplainHandler:
     def __init__(self) -> None:
         self.explainer: TextExplainer | None = None
+        self.metrics: HandlerMetrics | None = None
         self.initialized = False
 
     def initialize(self, context) -> None:
@@ -55,11 +57,15 @@ class TextExplainHandler:
             max_length=int(settings.get("max_length", 128)),
             default_methods=settings.get("default_methods", ["shapley_mutual", "grad_shapley_mutual"]),
         )
+        # A TorchServe worker always passes its metrics cache; an in-process test may pass none.
+        self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None
         self.initialized = True
         log.info("loaded %s v%s on %s", context.model_name, card["version"], device)
 
     def handle(self, data: list[dict], context) -> list[str]:
         report = self.explainer.explain_batch([self._body(i, row, context) for i, row in enumerate(data)])
+        if self.metrics:
+            self.metrics.record(report)
         responses = []
         for i, outcome in enumerate(report.outcomes):
             context.set_response_content_type(i, "application/json")

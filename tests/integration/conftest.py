@@ -3,7 +3,6 @@ own working directory (so it can run beside a `make run` server)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -11,17 +10,6 @@ import pytest
 from deploy.launch import ROOT, Ports, TorchServe
 
 ARCHIVE = ROOT / "model_store" / "sentiment.mar"
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 class ServedModel(TorchServe):
@@ -34,7 +22,7 @@ class ServedModel(TorchServe):
 def torchserve(tmp_path_factory) -> Iterator[ServedModel]:
     if not ARCHIVE.exists():
         pytest.fail(f"{ARCHIVE} is not built; `make test` builds it (make models)")
-    server = ServedModel(tmp_path_factory.mktemp("torchserve"), ["sentiment=sentiment.mar"], Ports(*free_ports(5)))
+    server = ServedModel(tmp_path_factory.mktemp("torchserve"), ["sentiment=sentiment.mar"], Ports.free())
     server.start()
     try:
         yield server

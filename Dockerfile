@@ -1,0 +1,49 @@
+# attnserve's TorchServe image: Python 3.11, Java 17, requirements.txt and the built archive.
+# Build the archive first (`make models`), then `docker compose --profile cpu up -d --build`
+# (or `--profile nvidia`); docs/deploy.md has the rest.
+FROM python:3.11-slim-bookworm
+
+# TorchServe's frontend runs on Java 17.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /srv/attnserve
+# From the package index, torch==2.13.0 is the CUDA build, which also runs on CPU-only hosts: one image
+# serves both compose profiles; the NVIDIA runtime brings the driver on GPU hosts.
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY attnserve/ attnserve/
+COPY handlers/ handlers/
+COPY deploy/ deploy/
+COPY model_store/sentiment.mar model_store/
+
+# The server config is rendered by the launcher `make run` uses, so the image serves the same settings.
+# Only the container may then override them from TS_* variables (enable_envvars_config), which is how
+# its listeners bind 0.0.0.0 below; the repo's default stays 127.0.0.1.
+RUN mkdir -p var keys logs \
+    && python -c "from pathlib import Path; from deploy.launch import TorchServe; \
+TorchServe(Path('var'), ['sentiment=sentiment.mar']).render_config()" \
+    && printf '\n# Container only: TS_* environment variables override the settings above.\nenable_envvars_config=true\n' \
+    >> var/config.properties \
+    && useradd --system --home-dir /srv/attnserve attnserve \
+    && chown -R attnserve /srv/attnserve/keys /srv/attnserve/logs
+
+# PYTHONPATH: the health check (python -m deploy.healthcheck) runs from the keys directory.
+ENV TS_INFERENCE_ADDRESS=http://0.0.0.0:8080 \
+    TS_MANAGEMENT_ADDRESS=http://0.0.0.0:8081 \
+    TS_METRICS_ADDRESS=http://0.0.0.0:8082 \
+    TS_GRPC_INFERENCE_ADDRESS=0.0.0.0 \
+    TS_GRPC_MANAGEMENT_ADDRESS=0.0.0.0 \
+    LOG_LOCATION=/srv/attnserve/logs \
+    METRICS_LOCATION=/srv/attnserve/logs \
+    PYTHONPATH=/srv/attnserve
+
+# REST inference, management, metrics, gRPC inference, gRPC management.
+EXPOSE 8080 8081 8082 7070 7071
+USER attnserve
+# TorchServe writes key_file.json (the tokens) into its working directory: a volume clients can mount.
+WORKDIR /srv/attnserve/keys
+CMD ["torchserve", "--foreground", "--ncs", "--ts-config", "/srv/attnserve/var/config.properties", \
+    "--model-store", "/srv/attnserve/model_store"]
