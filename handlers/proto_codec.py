@@ -45,6 +45,8 @@ def request_to_body(raw: bytes) -> dict[str, Any]:
         body["image"] = request.image
     if request.concepts:
         body["concepts"] = list(request.concepts)
+    if request.options:
+        body["options"] = {method: dict(chosen.values) for method, chosen in request.options.items()}
     return body
 
 

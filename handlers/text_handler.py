@@ -21,10 +21,12 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from attnserve import AttnserveError, InvalidInput, ModelInfo, TextExplainer
 from handlers.metrics import HandlerMetrics
+from handlers.proto_codec import INPUT_KEY, error_to_bytes, request_to_body, response_to_bytes
 
 log = logging.getLogger(__name__)
 
 BODY_KEYS = ("body", "data")  # REST puts the body under "body"; a gRPC input map under its own keys
+# A gRPC input map may instead carry a serialized attnserve.v1.ExplainRequest under INPUT_KEY.
 REASONS = {400: "Bad Request", 500: "Internal Server Error"}
 
 
@@ -62,23 +64,37 @@ class TextExplainHandler:
         self.initialized = True
         log.info("loaded %s v%s on %s", context.model_name, card["version"], device)
 
-    def handle(self, data: list[dict], context) -> list[str]:
+    def handle(self, data: list[dict], context) -> list[str | bytes]:
         report = self.explainer.explain_batch([self._body(i, row, context) for i, row in enumerate(data)])
         if self.metrics:
             self.metrics.record(report)
-        responses = []
-        for i, outcome in enumerate(report.outcomes):
-            context.set_response_content_type(i, "application/json")
-            if isinstance(outcome, AttnserveError):
-                context.set_response_status(outcome.http_status, REASONS.get(outcome.http_status, "Error"), i)
-                responses.append(json.dumps({"error": outcome.to_dict()}))
-            else:
-                responses.append(json.dumps(outcome))
-        return responses
+        return [
+            self._encode(i, outcome, INPUT_KEY in row, context)
+            for i, (row, outcome) in enumerate(zip(data, report.outcomes, strict=True))
+        ]
+
+    @staticmethod
+    def _encode(index: int, outcome: dict | AttnserveError, as_proto: bool, context) -> str | bytes:
+        """JSON with its own HTTP status, or, for a proto request, an ExplainResponse that carries any
+        error inside the message (TorchServe's gRPC path ignores per-request statuses)."""
+        failed = isinstance(outcome, AttnserveError)
+        if as_proto:
+            context.set_response_content_type(index, "application/octet-stream")
+            return error_to_bytes(outcome) if failed else response_to_bytes(outcome)
+        context.set_response_content_type(index, "application/json")
+        if failed:
+            context.set_response_status(outcome.http_status, REASONS.get(outcome.http_status, "Error"), index)
+            return json.dumps({"error": outcome.to_dict()})
+        return json.dumps(outcome)
 
     @staticmethod
     def _body(index: int, row: dict, context) -> tuple[object, str | None]:
         """The request body and its content type, as TorchServe decoded them."""
+        if INPUT_KEY in row:
+            try:
+                return request_to_body(row[INPUT_KEY]), None
+            except InvalidInput as error:
+                return error, None
         for key in BODY_KEYS:
             if row.get(key) is not None:
                 headers = context.get_request_header(index, key) or {}

@@ -112,3 +112,26 @@ def test_device_follows_the_gpu_id_torchserve_assigns(monkeypatch) -> None:
     assert select_device(None).type == "cpu"
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     assert str(select_device(1)) == "cuda:1"
+
+
+def test_proto_requests_get_proto_responses_with_errors_inside(handler_and_context) -> None:
+    from attnserve_client.proto import explanation_pb2
+
+    handler, context = handler_and_context
+    good = explanation_pb2.ExplainRequest(text="Fine film.", methods=["shapley_cls"], methods_given=True)
+    bad = explanation_pb2.ExplainRequest(text="Fine film.", methods=["nope"], methods_given=True)
+    bodies = [("explain_request", good.SerializeToString(), ""), ("explain_request", bad.SerializeToString(), "")]
+    bodies.append(("explain_request", b"\xff\xff not a proto", ""))
+    batch = [
+        {"requestId": f"p-{i}".encode(), "parameters": [{"name": n, "value": v, "contentType": c}], "headers": []}
+        for i, (n, v, c) in enumerate(bodies)
+    ]
+    headers, input_batch, ids = Service.retrieve_data_for_inference(batch)
+    context.request_ids, context.request_processor = ids, headers
+    ok, unknown, undecodable = (
+        explanation_pb2.ExplainResponse.FromString(r) for r in handler.handle(input_batch, context)
+    )
+    assert ok.label in ("negative", "positive") and list(ok.attributions) == ["shapley_cls"] and not ok.error.code
+    assert unknown.error.code == "INVALID_INPUT" and unknown.error.field == "methods[0]"
+    assert undecodable.error.code == "INVALID_INPUT" and undecodable.error.field == "body"
+    assert context.get_response_content_type(0) == "application/octet-stream"

@@ -1,0 +1,70 @@
+"""attnserve's Python SDK: predictions and explanations over REST or gRPC, sync or async.
+
+    from attnserve_client import Client
+
+    with Client("http://127.0.0.1:8080", key_file="key_file.json") as client:
+        explanation = client.explain("A gorgeous, moving film.", methods=["shapley_mutual"])
+    print(explanation.label, explanation.top_words(3))
+
+Names are imported on first use, so ``attnserve_client.proto`` (the generated messages, which the
+TorchServe worker imports) loads without httpx or grpcio.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from attnserve_client._client import AsyncClient, Client
+    from attnserve_client.errors import (
+        AttnserveClientError,
+        AuthError,
+        BadInputError,
+        ModelNotFoundError,
+        ServerError,
+        ServerUnavailableError,
+        TimeoutError,
+    )
+    from attnserve_client.explanation import Attribution, Explanation, ModelRef, Span
+
+_EXPORTS = {
+    "Client": "_client",
+    "AsyncClient": "_client",
+    "Explanation": "explanation",
+    "Attribution": "explanation",
+    "ModelRef": "explanation",
+    "Span": "explanation",
+    "AttnserveClientError": "errors",
+    "AuthError": "errors",
+    "BadInputError": "errors",
+    "ModelNotFoundError": "errors",
+    "ServerError": "errors",
+    "ServerUnavailableError": "errors",
+    "TimeoutError": "errors",
+}
+__all__ = [
+    "AsyncClient",
+    "AttnserveClientError",
+    "Attribution",
+    "AuthError",
+    "BadInputError",
+    "Client",
+    "Explanation",
+    "ModelNotFoundError",
+    "ModelRef",
+    "ServerError",
+    "ServerUnavailableError",
+    "Span",
+    "TimeoutError",
+]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'attnserve_client' has no attribute {name!r}")
+    return getattr(import_module(f"attnserve_client.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

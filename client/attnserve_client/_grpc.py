@@ -1,0 +1,86 @@
+"""gRPC transport (grpcio): TorchServe's ``Predictions`` RPC carrying our ``ExplainRequest``.
+
+Only ``Predictions`` is ever bound; ``StreamPredictions`` on a non-streaming handler kills the
+TorchServe worker, so the SDK has no way to call it. The token travels as ``authorization: Bearer``
+metadata (TorchServe does not pass metadata on to the handler).
+
+Message sizes: the client accepts and sends up to ``MAX_MESSAGE_BYTES`` (64 MiB), so the server's
+limit is the one that applies: TorchServe's ``max_request_size`` (its gRPC inbound limit) and
+``max_response_size``, both 6553500 bytes by default.
+"""
+
+from __future__ import annotations
+
+import grpc
+import grpc.aio
+
+from attnserve_client._core import PREDICTIONS_PATH, Call, Settings, parse_prediction, predictions_request
+from attnserve_client.errors import AttnserveClientError, from_grpc
+from attnserve_client.explanation import Explanation
+from attnserve_client.proto import inference_pb2
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    # Reconnect at least every 2 s (gRPC's default backs off to 2 min), so that our own retries find
+    # a restarted server instead of a channel still waiting out its backoff.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+_BINDING = {
+    "request_serializer": inference_pb2.PredictionsRequest.SerializeToString,
+    "response_deserializer": inference_pb2.PredictionResponse.FromString,
+}
+
+
+def _metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+def _failure(error: grpc.RpcError) -> AttnserveClientError:
+    code = error.code()  # type: ignore[attr-defined]  # every RpcError raised by a call is also a grpc.Call
+    return from_grpc(code.name if code else "UNKNOWN", error.details() or "")  # type: ignore[attr-defined]
+
+
+class GrpcTransport:
+    def __init__(self, target: str, settings: Settings) -> None:
+        self.target = target
+        self._settings = settings
+        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._predictions = self._channel.unary_unary(PREDICTIONS_PATH, **_BINDING)
+
+    def send(self, call: Call, token: str | None) -> Explanation:
+        request = predictions_request(call, self._settings.model)
+        try:
+            response = self._predictions(request, timeout=self._settings.timeout, metadata=_metadata(token))
+        except grpc.RpcError as error:
+            raise _failure(error) from None
+        return parse_prediction(response.prediction)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class AsyncGrpcTransport:
+    """The channel is opened on first use, inside the caller's event loop (grpc.aio binds to it)."""
+
+    def __init__(self, target: str, settings: Settings) -> None:
+        self.target = target
+        self._settings = settings
+        self._channel: grpc.aio.Channel | None = None
+
+    async def send(self, call: Call, token: str | None) -> Explanation:
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        predictions = self._channel.unary_unary(PREDICTIONS_PATH, **_BINDING)
+        request = predictions_request(call, self._settings.model)
+        try:
+            response = await predictions(request, timeout=self._settings.timeout, metadata=_metadata(token))
+        except grpc.RpcError as error:
+            raise _failure(error) from None
+        return parse_prediction(response.prediction)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()

@@ -1,0 +1,130 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ExplainRequest(_message.Message):
+    __slots__ = ("text", "methods", "methods_given", "target_label", "target_index", "image", "concepts", "options")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: MethodOptions
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[MethodOptions, _Mapping]] = ...) -> None: ...
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_GIVEN_FIELD_NUMBER: _ClassVar[int]
+    TARGET_LABEL_FIELD_NUMBER: _ClassVar[int]
+    TARGET_INDEX_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CONCEPTS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    methods: _containers.RepeatedScalarFieldContainer[str]
+    methods_given: bool
+    target_label: str
+    target_index: int
+    image: bytes
+    concepts: _containers.RepeatedScalarFieldContainer[str]
+    options: _containers.MessageMap[str, MethodOptions]
+    def __init__(self, text: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ..., methods_given: _Optional[bool] = ..., target_label: _Optional[str] = ..., target_index: _Optional[int] = ..., image: _Optional[bytes] = ..., concepts: _Optional[_Iterable[str]] = ..., options: _Optional[_Mapping[str, MethodOptions]] = ...) -> None: ...
+
+class MethodOptions(_message.Message):
+    __slots__ = ("values",)
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.ScalarMap[str, int]
+    def __init__(self, values: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class ModelRef(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class Span(_message.Message):
+    __slots__ = ("text", "start", "end")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    start: int
+    end: int
+    def __init__(self, text: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+
+class Attribution(_message.Message):
+    __slots__ = ("tokens", "words")
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedScalarFieldContainer[float]
+    words: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, tokens: _Optional[_Iterable[float]] = ..., words: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class Error(_message.Message):
+    __slots__ = ("code", "field", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    field: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("model", "label", "target", "probabilities", "tokens", "words", "truncated", "attributions", "batch_size", "timings_s", "error")
+    class ProbabilitiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class AttributionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Attribution
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Attribution, _Mapping]] = ...) -> None: ...
+    class TimingsSEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_S_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    model: ModelRef
+    label: str
+    target: str
+    probabilities: _containers.ScalarMap[str, float]
+    tokens: _containers.RepeatedCompositeFieldContainer[Span]
+    words: _containers.RepeatedCompositeFieldContainer[Span]
+    truncated: bool
+    attributions: _containers.MessageMap[str, Attribution]
+    batch_size: int
+    timings_s: _containers.ScalarMap[str, float]
+    error: Error
+    def __init__(self, model: _Optional[_Union[ModelRef, _Mapping]] = ..., label: _Optional[str] = ..., target: _Optional[str] = ..., probabilities: _Optional[_Mapping[str, float]] = ..., tokens: _Optional[_Iterable[_Union[Span, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[Span, _Mapping]]] = ..., truncated: _Optional[bool] = ..., attributions: _Optional[_Mapping[str, Attribution]] = ..., batch_size: _Optional[int] = ..., timings_s: _Optional[_Mapping[str, float]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...

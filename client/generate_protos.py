@@ -1,0 +1,64 @@
+"""Regenerate the committed Python stubs in ``attnserve_client/proto/`` from ``protos/``.
+
+Run from anywhere: ``python client/generate_protos.py``. The stubs are committed so that
+``pip install ./client`` needs no build step and no grpcio-tools; ``tests/client/test_protos.py`` runs
+``generate`` into a temporary folder and fails when the committed files differ (stale stubs).
+
+``google/rpc/status.proto`` (imported by TorchServe's inference.proto) is not generated here: it comes
+from googleapis-common-protos at run time, whose ``google.rpc.Status`` is field for field the one in
+TorchServe's jar (only comments and a C++ option differ; ``tests/client/test_protos.py`` checks).
+A private copy would register ``google/rpc/status.proto`` a second time in protobuf's default pool and
+crash any process that also imports googleapis-common-protos.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import google.rpc
+from grpc_tools import protoc
+
+PROTOS = Path(__file__).resolve().parent.parent / "protos"
+OUT = Path(__file__).resolve().parent / "attnserve_client" / "proto"
+WITH_SERVICES = ["torchserve/inference.proto", "torchserve/management.proto"]
+MESSAGES_ONLY = ["attnserve/v1/explanation.proto"]
+# protoc writes `from torchserve import inference_pb2`; the stubs live flat in one package instead.
+LOCAL_IMPORT = re.compile(r"^from (?:torchserve|attnserve\.v1) import ", re.MULTILINE)
+
+
+def _protoc(includes: list[Path], out: Path, files: list[str], grpc: bool) -> None:
+    args = ["protoc", *(f"-I{path}" for path in includes), f"--python_out={out}", f"--pyi_out={out}"]
+    if grpc:
+        args.append(f"--grpc_python_out={out}")
+    if protoc.main([*args, *files]) != 0:
+        raise RuntimeError(f"protoc failed on {files}")
+
+
+def generate(out: Path) -> list[Path]:
+    """Write the stubs, flattened into ``out``; returns the files written."""
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_path = Path(scratch)
+        status_dir = scratch_path / "include" / "google" / "rpc"
+        status_dir.mkdir(parents=True)
+        shutil.copy(Path(next(iter(google.rpc.__path__))) / "status.proto", status_dir)
+        includes = [PROTOS, scratch_path / "include", Path(str(resources.files("grpc_tools") / "_proto"))]
+        raw = scratch_path / "raw"
+        raw.mkdir()
+        _protoc(includes, raw, WITH_SERVICES, grpc=True)
+        _protoc(includes, raw, MESSAGES_ONLY, grpc=False)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for source in sorted(raw.rglob("*.py*")):
+            target = out / source.name
+            target.write_text(LOCAL_IMPORT.sub("from . import ", source.read_text()))
+            written.append(target)
+        return written
+
+
+if __name__ == "__main__":
+    for path in generate(OUT):
+        print(path)

@@ -1,0 +1,42 @@
+"""``Explanation``: built from the JSON response, gives it back, and ranks words."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from attnserve_client import Explanation
+
+
+def test_round_trip_and_typed_access(response: dict) -> None:
+    explanation = Explanation.from_dict(response)
+    assert explanation.to_dict() == response
+    assert explanation.label == "positive" and explanation.probabilities["positive"] == 0.875
+    assert explanation.words[1].text == "gorgeous" and explanation.tokens[2].text == "##eous"
+    assert explanation.attributions["grad_shapley_cls"].words[1] == 1.0
+    assert explanation.methods == ["shapley_mutual", "grad_shapley_cls"]
+
+
+def test_keys_from_a_newer_server_are_ignored(response: dict) -> None:
+    assert Explanation.from_dict({**response, "concepts": {"stripes": 0.9}}).to_dict() == response
+
+
+def test_it_is_frozen(response: dict) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Explanation.from_dict(response).label = "negative"  # type: ignore[misc]
+
+
+def test_top_words_best_first_for_the_first_or_named_method(response: dict) -> None:
+    explanation = Explanation.from_dict(response)
+    assert explanation.top_words(2) == [("gorgeous", 0.6000000000000001), ("film", 0.25)]
+    assert explanation.top_words(1, "grad_shapley_cls") == [("gorgeous", 1.0)]
+    assert len(explanation.top_words(100)) == len(explanation.words)
+    with pytest.raises(KeyError, match="has shapley_mutual, grad_shapley_cls"):
+        explanation.top_words(3, "rollout")
+
+
+def test_a_prediction_has_no_top_words(response: dict) -> None:
+    prediction = Explanation.from_dict({**response, "attributions": {}})
+    assert prediction.methods == []
+    with pytest.raises(ValueError, match="prediction"):
+        prediction.top_words()
