@@ -39,9 +39,11 @@ class Packing:
     packages: tuple[str, ...]  # repo-relative package dirs the handler imports, packed as `<pkg>/`
 
 
-# `handlers/` is packed whole as well: the handler imports sibling modules as `handlers.<module>`.
+# `handlers/` is packed whole as well: the handler imports sibling modules as `handlers.<module>`; the
+# client package travels for its generated attnserve.v1 protos (the gRPC codec's wire types).
+PACKAGES = ("attnserve", "handlers", "client/attnserve_client")
 RECIPES: dict[str, Packing] = {
-    sentiment.NAME: Packing(sentiment, "handlers/text_handler.py", ("attnserve", "handlers")),
+    sentiment.NAME: Packing(sentiment, "handlers/text_handler.py", PACKAGES),
 }
 
 
