@@ -22,12 +22,16 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
+from attnserve.probe import Probe, ProbeSettings
+
 ATTN = "attn"  # mean over layers and heads of A
 ATTN_GRAD = "attn_grad"  # mean over layers and heads of A ⊙ ReLU(∂y/∂A)
 ATTN_LAYERS = "attn_layers"  # per layer, mean over heads of A
 ATTN_GRAD_LAYERS = "attn_grad_layers"  # per layer, mean over heads of (A ⊙ ∂y/∂A)⁺
 VALUE_GRAD_LAYERS = "value_grad_layers"  # per layer, mean over heads of (A ⊙ ∂y/∂A)⁺_ij · ‖v_j W_O‖ (normalised)
-NEEDS = frozenset({ATTN, ATTN_GRAD, ATTN_LAYERS, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS})
+PROBE = "probe"  # the model and inputs again (attnserve.probe.Probe), for path and perturbation methods
+MAP_NEEDS = frozenset({ATTN, ATTN_GRAD, ATTN_LAYERS, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS})
+NEEDS = MAP_NEEDS | {PROBE}
 GRAD_NEEDS = frozenset({ATTN_GRAD, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS})
 
 
@@ -43,6 +47,7 @@ class Capture:
     attn_layers: Tensor | None = None  # [L, B, T, T]
     attn_grad_layers: Tensor | None = None  # [L, B, T, T]
     value_grad_layers: Tensor | None = None  # [L, B, T, T]
+    probe: Probe | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -136,21 +141,26 @@ def capture(
     players: Tensor,
     needs: frozenset[str] | set[str],
     targets: Sequence[int | None] | None = None,
+    probe: ProbeSettings | None = None,
 ) -> Capture:
     """Run the batch once and collect what ``needs`` names (a subset of ``NEEDS``).
 
-    ``targets[i]`` is the class explained for row i; ``None`` means the predicted class.
+    ``targets[i]`` is the class explained for row i; ``None`` means the predicted class. The ``probe``
+    need also takes ``probe`` settings: the capture then hands the model back, with the resolved targets.
     """
     needs = frozenset(needs)
     if needs - NEEDS:
         raise ValueError(f"unknown capture needs: {sorted(needs - NEEDS)}")
+    if PROBE in needs and probe is None:
+        raise ValueError("the probe need takes probe settings")
     want_grad = bool(needs & GRAD_NEEDS)
+    map_needs = needs & MAP_NEEDS
     hooks = []
-    if needs:
+    if map_needs:
         _check_eager(model)
         modules = attention_modules(model)
         key_mask = inputs.get("attention_mask", torch.ones_like(players, dtype=torch.long))
-        recorder = _Recorder(needs, len(modules), model.config.num_attention_heads, key_mask)
+        recorder = _Recorder(map_needs, len(modules), model.config.num_attention_heads, key_mask)
         for layer, module in enumerate(modules):
             hooks.append(module.register_forward_hook(lambda _m, _a, out, i=layer: recorder.on_attention(i, out)))
             if VALUE_GRAD_LAYERS in needs:
@@ -182,13 +192,14 @@ def capture(
     finally:
         for hook in hooks:
             hook.remove()
-    found = recorder.results() if needs else {}
+    found = recorder.results() if map_needs else {}
     return Capture(
         logits=logits.detach().float(),
         targets=chosen,
         players=players,
+        probe=Probe(model, inputs, players, chosen, probe) if PROBE in needs else None,
         timings_s=timings,
-        **{key: found.get(key) for key in NEEDS},
+        **{key: found.get(key) for key in MAP_NEEDS},
     )
 
 

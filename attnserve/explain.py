@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from attnserve.capture import Capture, capture
-from attnserve.errors import AttnserveError
-from attnserve.methods import REGISTRY
-from attnserve.request import ExplainRequest, parse_request
+from attnserve.errors import AttnserveError, InvalidInput
+from attnserve.methods import OPTION_DEFAULTS, REGISTRY
+from attnserve.methods.baselines import DEFAULT_MAX_FORWARD_PASSES, check_budget
+from attnserve.probe import ProbeSettings
+from attnserve.request import ExplainRequest, parse_options, parse_request
 from attnserve.text import EncodedText, collate, encode_text
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,12 @@ class ModelInfo:
 
 
 class TextExplainer:
-    """Holds a loaded classifier and answers batches of raw request bodies."""
+    """Holds a loaded classifier and answers batches of raw request bodies.
+
+    ``method_options`` overrides ``OPTION_DEFAULTS`` for requests that leave an option out, and
+    ``max_forward_passes`` bounds what one request's baselines may cost (``baselines.forward_passes``);
+    beyond it the request gets a 400 naming the option to lower.
+    """
 
     def __init__(
         self,
@@ -54,6 +61,8 @@ class TextExplainer:
         info: ModelInfo,
         max_length: int,
         default_methods: Sequence[str],
+        method_options: Mapping[str, Mapping[str, int]] | None = None,
+        max_forward_passes: int | None = None,
     ) -> None:
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
@@ -62,6 +71,14 @@ class TextExplainer:
         self.default_methods = tuple(default_methods)
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.device = next(model.parameters()).device
+        try:
+            configured = parse_options(method_options, "method_options", list(OPTION_DEFAULTS))
+        except InvalidInput as error:
+            raise ValueError(f"{error.field}: {error.message}") from None
+        self.option_defaults = {name: {**OPTION_DEFAULTS[name], **configured.get(name, {})} for name in OPTION_DEFAULTS}
+        self.max_forward_passes = DEFAULT_MAX_FORWARD_PASSES if max_forward_passes is None else max_forward_passes
+        if not isinstance(self.max_forward_passes, int) or self.max_forward_passes < 1:
+            raise ValueError(f"max_forward_passes must be a positive integer, got {max_forward_passes!r}")
 
     def explain(self, bodies: Sequence[tuple[object, str | None]]) -> list[Outcome]:
         return self.explain_batch(bodies).outcomes
@@ -78,7 +95,9 @@ class TextExplainer:
                 continue
             try:
                 request = parse_request(body, content_type, self.labels, self.default_methods)
-                accepted.append((slot, request, encode_text(self.tokenizer, request.text, self.max_length)))
+                encoded = encode_text(self.tokenizer, request.text, self.max_length)
+                request = self._resolve_options(request, len(encoded.ids))
+                accepted.append((slot, request, encoded))
                 report.requests[slot] = request
             except AttnserveError as error:
                 report.outcomes[slot] = error
@@ -92,12 +111,23 @@ class TextExplainer:
                     report.outcomes[slot] = AttnserveError("internal error while explaining; see server log")
         return report
 
+    def _resolve_options(self, request: ExplainRequest, n: int) -> ExplainRequest:
+        """The request with every option of the baselines it runs filled in, within the budget."""
+        options = {
+            name: {**self.option_defaults[name], **request.options.get(name, {})}
+            for name in request.methods
+            if name in OPTION_DEFAULTS
+        }
+        check_budget(options, n, self.max_forward_passes)
+        return replace(request, options=options)
+
     def _run(self, accepted: list[tuple[int, ExplainRequest, EncodedText]], report: BatchReport) -> None:
         requests = [request for _, request, _ in accepted]
         inputs, players = collate(self.tokenizer, [encoded for _, _, encoded in accepted])
         inputs = {key: value.to(self.device) for key, value in inputs.items()}
         needs = {need for request in requests for name in request.methods for need in REGISTRY[name].needs}
-        result = capture(self.model, inputs, players.to(self.device), needs, [r.target for r in requests])
+        probe = ProbeSettings(self.tokenizer.mask_token_id, tuple(request.options for request in requests))
+        result = capture(self.model, inputs, players.to(self.device), needs, [r.target for r in requests], probe)
         report.timings_s.update(result.timings_s)
         scores = {}
         for name in dict.fromkeys(name for request in requests for name in request.methods):

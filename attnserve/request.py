@@ -1,8 +1,10 @@
 """Validate one request body into the options the engine runs; every problem names its field.
 
 Accepted bodies (transport-neutral: the handler passes what the server decoded):
-- a JSON object ``{"text": str, "methods": [str, ...], "target": int | label}``; ``methods`` absent
-  or null means the model's default set, ``[]`` means prediction only;
+- a JSON object ``{"text": str, "methods": [str, ...], "target": int | label, "options": {...}}``;
+  ``methods`` absent or null means the model's default set, ``[]`` means prediction only; ``options``
+  tunes the cost of the baselines the request runs, e.g. ``{"kernel_shap": {"samples": 200}}``
+  (``OPTION_DEFAULTS`` lists them; the explainer fills in defaults and enforces the budget);
 - plain text (``text/plain``): the text itself, with the default methods;
 - raw bytes: UTF-8, read as JSON when the content type says so or it starts with ``{``, else as text.
 """
@@ -11,12 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from attnserve.errors import InvalidInput
-from attnserve.methods import REGISTRY, lookup
+from attnserve.methods import OPTION_DEFAULTS, REGISTRY, lookup
 
-FIELDS = ("text", "methods", "target")
+FIELDS = ("text", "methods", "target", "options")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class ExplainRequest:
     text: str
     methods: tuple[str, ...]
     target: int | None  # class index; None = the predicted class
+    # method -> option -> value: as sent, then completed by the explainer for each baseline the request runs
+    options: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def parse_request(
@@ -41,10 +45,12 @@ def parse_request(
     if "text" not in body:
         raise InvalidInput("missing required field 'text'", "text")
     methods = body.get("methods")
+    chosen = tuple(default_methods) if methods is None else _methods(methods)
     return ExplainRequest(
         text=_text(body["text"]),
-        methods=tuple(default_methods) if methods is None else _methods(methods),
+        methods=chosen,
         target=_target(body.get("target"), labels),
+        options=parse_options(body.get("options"), "options", chosen),
     )
 
 
@@ -75,6 +81,36 @@ def _methods(value: object) -> tuple[str, ...]:
         raise InvalidInput(f"'methods' must be a list of method names, got {type(value).__name__}", "methods")
     names = [lookup(REGISTRY, name, f"methods[{i}]").name for i, name in enumerate(value)]
     return tuple(dict.fromkeys(names))
+
+
+def parse_options(value: object, field: str, methods: Sequence[str]) -> dict[str, dict[str, int]]:
+    """``{method: {option: positive int}}`` for methods among ``methods`` that take options."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"'{field}' must be an object of method name -> options", field)
+    parsed = {}
+    for method, chosen in value.items():
+        where = f"{field}.{method}"
+        lookup(REGISTRY, method, where)
+        if method not in OPTION_DEFAULTS:
+            raise InvalidInput(f"{method} takes no options; these do: {', '.join(OPTION_DEFAULTS)}", where)
+        if method not in methods:
+            raise InvalidInput(f"options given for {method}, which this request does not run", where)
+        if not isinstance(chosen, Mapping):
+            raise InvalidInput(f"'{where}' must be an object of option -> value", where)
+        parsed[method] = {name: _option(method, name, number, f"{where}.{name}") for name, number in chosen.items()}
+    return parsed
+
+
+def _option(method: str, name: object, value: object, where: str) -> int:
+    if name not in OPTION_DEFAULTS[method]:
+        raise InvalidInput(
+            f"unknown option {name!r} for {method}; accepted: {', '.join(OPTION_DEFAULTS[method])}", where
+        )
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInput(f"'{where}' must be a positive integer, got {value!r}", where)
+    return value
 
 
 def _target(value: object, labels: Sequence[str]) -> int | None:

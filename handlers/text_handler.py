@@ -58,6 +58,8 @@ class TextExplainHandler:
             ModelInfo(context.model_name, str(card["version"])),
             max_length=int(settings.get("max_length", 128)),
             default_methods=settings.get("default_methods", ["shapley_mutual", "grad_shapley_mutual"]),
+            method_options=settings.get("method_options"),
+            max_forward_passes=settings.get("max_forward_passes"),
         )
         # A TorchServe worker always passes its metrics cache; an in-process test may pass none.
         self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None

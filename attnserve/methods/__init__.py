@@ -1,8 +1,9 @@
 """Every explanation method, by name."""
 
-from attnserve.methods import relevance, shapley
+from attnserve.methods import baselines, relevance, shapley
+from attnserve.methods.baselines import OPTION_DEFAULTS
 from attnserve.methods.registry import Method, build_registry, lookup
 
-REGISTRY: dict[str, Method] = build_registry(shapley.METHODS, relevance.METHODS)
+REGISTRY: dict[str, Method] = build_registry(shapley.METHODS, relevance.METHODS, baselines.METHODS)
 
-__all__ = ["REGISTRY", "Method", "lookup"]
+__all__ = ["OPTION_DEFAULTS", "REGISTRY", "Method", "lookup"]

@@ -20,6 +20,9 @@ ENROLLED = {
     "rollout",
     "gae",
     "weighted_relevance",
+    "integrated_gradients",
+    "kernel_shap",
+    "shapley_sampling",
 }
 
 TEXTS = [

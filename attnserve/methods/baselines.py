@@ -1,0 +1,145 @@
+"""Baselines through Captum, for comparison with the attention methods: slow by nature, since each one
+evaluates the model tens to hundreds of times per input (the one capture pass is only where they start).
+
+All three explain the softmax probability of the target class, with every player replaced by [MASK] as
+the reference input ([CLS]/[SEP] kept): the masking game of the faithfulness protocol (``attnserve.probe``).
+All are signed: positive = evidence for the target. Each row runs alone at its own length with its own
+options, and any sampling is seeded per row (``SEED``), so a request's answer does not depend on the
+batch it shared. Cost, in forward passes over one input (``forward_passes``), for n players:
+
+- ``integrated_gradients``: Captum ``LayerIntegratedGradients`` on the word embeddings, from the
+  all-[MASK] embeddings to the input's; ``steps`` + 2 forwards (the two end points, then one per
+  Gauss–Legendre step) plus ``steps`` backwards. Completeness: Σ φ ≈ p(x) − p(all [MASK]).
+- ``kernel_shap``: Captum ``KernelShap`` over tokens; ``samples`` forwards (coalitions drawn from the
+  Shapley kernel, the full and empty ones first), batched, then a weighted least-squares fit.
+- ``shapley_sampling``: Captum ``ShapleyValueSampling`` over tokens; 1 + ``permutations``·n forwards,
+  batched. When n! ≤ ``permutations`` it enumerates every permutation instead (Captum ``ShapleyValues``):
+  exact, and no dearer. Efficiency holds exactly either way: Σ φ = p(x) − p(all [MASK]).
+
+A single player (n = 1) gets p(x) − p(all [MASK]), the one-player game's Shapley value (KernelSHAP
+is undefined there, so that value is computed directly in 2 forwards).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import torch
+from captum.attr import KernelShap, LayerIntegratedGradients, ShapleyValues, ShapleyValueSampling
+from torch import Tensor
+
+from attnserve.capture import PROBE, Capture
+from attnserve.errors import InvalidInput
+from attnserve.methods.registry import Method
+from attnserve.probe import Options, Row
+
+SEED = 0
+BATCH = 64  # perturbed inputs per model call
+DEFAULT_MAX_FORWARD_PASSES = 2000  # per request, over all its baseline methods
+# Each method's options and their defaults; every option is a positive integer.
+OPTION_DEFAULTS: dict[str, dict[str, int]] = {
+    "integrated_gradients": {"steps": 32},
+    "kernel_shap": {"samples": 200},
+    "shapley_sampling": {"permutations": 10},
+}
+
+
+def forward_passes(method: str, options: Mapping[str, int], n: int) -> int:
+    """Forward passes over one input that ``method`` costs with ``options`` on n players."""
+    if method == "integrated_gradients":
+        return options["steps"] + 2
+    if method == "kernel_shap":
+        return options["samples"] if n > 1 else 2
+    return 1 + min(options["permutations"], math.factorial(n)) * n
+
+
+def check_budget(options: Options, n: int, limit: int) -> None:
+    """A 400 naming the dearest method's option when a request's baselines would exceed ``limit``."""
+    costs = {method: forward_passes(method, chosen, n) for method, chosen in options.items()}
+    if sum(costs.values()) <= limit:
+        return
+    dearest = max(costs, key=costs.__getitem__)
+    (option,) = OPTION_DEFAULTS[dearest]
+    spent = ", ".join(f"{method} {cost}" for method, cost in costs.items())
+    raise InvalidInput(
+        f"this request would cost {sum(costs.values())} forward passes on {n} tokens ({spent}); "
+        f"the budget is {limit} per request: lower {dearest}'s {option!r} or send a shorter text",
+        f"options.{dearest}.{option}",
+    )
+
+
+def _per_row(c: Capture, method: str, explain: Callable[[Row, Mapping[str, int]], Tensor]) -> Tensor:
+    """[B, T] attributions: ``explain`` on each row that asked for ``method``, seeded; zero elsewhere."""
+    out = torch.zeros(c.players.shape, dtype=torch.float32, device=c.players.device)
+    for i, row, options in c.probe.rows(method):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(SEED)
+            values = explain(row, options)
+        out[i, : row.players.numel()][row.players] = values.detach().float().flatten().to(out.device)
+    return out
+
+
+def _presence_game(row: Row) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
+    """Captum's view of the masking game: inputs are presence vectors [k, n] (1 = token kept)."""
+    ones = torch.ones(1, row.n, device=row.players.device)
+    return row.presence_probability, ones, torch.zeros_like(ones)
+
+
+def _integrated_gradients(row: Row, options: Mapping[str, int]) -> Tensor:
+    ids = row.inputs["input_ids"]
+    reference = row.masked_ids(torch.zeros(1, row.n, dtype=torch.bool, device=ids.device))
+    explainer = LayerIntegratedGradients(row.probability, row.model.get_input_embeddings())
+    with torch.enable_grad():
+        per_dim = explainer.attribute(ids, reference, n_steps=options["steps"], internal_batch_size=BATCH)
+    return per_dim.sum(-1)[0, row.players]
+
+
+def _kernel_shap(row: Row, options: Mapping[str, int]) -> Tensor:
+    if row.n == 1:  # the kernel's size distribution is 0/0 for one feature
+        return row.masking_gap()
+    game, present, absent = _presence_game(row)
+    return KernelShap(game).attribute(
+        present, absent, n_samples=options["samples"], perturbations_per_eval=BATCH, show_progress=False
+    )
+
+
+def _shapley_sampling(row: Row, options: Mapping[str, int]) -> Tensor:
+    game, present, absent = _presence_game(row)
+    permutations = options["permutations"]
+    exact = math.factorial(row.n) <= permutations
+    explainer = ShapleyValues(game) if exact else ShapleyValueSampling(game)
+    extra = {} if exact else {"n_samples": permutations}
+    return explainer.attribute(present, absent, perturbations_per_eval=BATCH, **extra)
+
+
+def integrated_gradients(c: Capture) -> Tensor:
+    return _per_row(c, "integrated_gradients", _integrated_gradients)
+
+
+def kernel_shap(c: Capture) -> Tensor:
+    return _per_row(c, "kernel_shap", _kernel_shap)
+
+
+def shapley_sampling(c: Capture) -> Tensor:
+    return _per_row(c, "shapley_sampling", _shapley_sampling)
+
+
+_NEEDS = frozenset({PROBE})
+METHODS = [
+    Method(
+        "integrated_gradients",
+        _NEEDS,
+        integrated_gradients,
+        True,
+        "Integrated Gradients on the word embeddings from all-[MASK] (Captum); steps + 2 forwards",
+    ),
+    Method("kernel_shap", _NEEDS, kernel_shap, True, "KernelSHAP over tokens, [MASK] off (Captum); samples forwards"),
+    Method(
+        "shapley_sampling",
+        _NEEDS,
+        shapley_sampling,
+        True,
+        "Shapley value sampling over tokens, [MASK] off (Captum); 1 + permutations·n forwards",
+    ),
+]

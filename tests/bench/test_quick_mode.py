@@ -1,0 +1,20 @@
+"""``python -m bench.eval --quick`` end to end on the sentiment model, into a temporary folder."""
+
+from __future__ import annotations
+
+import json
+
+from attnserve.methods import REGISTRY
+from bench.eval.__main__ import main
+
+
+def test_quick_mode_writes_table_json_and_plot(tmp_path) -> None:
+    assert main(["--quick", "--count", "3", "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "sentiment.md").read_text()
+    report = json.loads((tmp_path / "sentiment.json").read_text())
+    names = [summary["name"] for summary in report["summaries"]]
+    assert set(REGISTRY) | {"random"} <= set(names)
+    assert all(f"| `{name}` |" in table for name in names)
+    assert report["settings"]["texts"] == 3 and len(report["per_text"]["forward_seconds"]) == 3
+    assert report["pareto"] and set(report["pareto"]) <= set(names)
+    assert (tmp_path / "sentiment_pareto.png").read_bytes().startswith(b"\x89PNG")
