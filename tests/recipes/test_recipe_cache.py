@@ -46,7 +46,7 @@ def fake_model(model_dir: Path, key: str) -> Path:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A scratch repo root with stub `handlers` and `attnserve` packages and the real model config."""
+    """A scratch repo root with stub `handlers`, `attnserve` and client packages and the real model config."""
     root = tmp_path / "repo"
     (root / "handlers").mkdir(parents=True)
     (root / "handlers" / "text_handler.py").write_text("import attnserve  # noqa: F401\n")
@@ -56,6 +56,8 @@ def project(tmp_path: Path) -> Path:
     (root / "attnserve" / "methods" / "__init__.py").write_text("X = 1\n")
     (root / "attnserve" / "__pycache__").mkdir()
     (root / "attnserve" / "__pycache__" / "stale.cpython-311.pyc").write_bytes(b"junk")
+    (root / "client" / "attnserve_client").mkdir(parents=True)
+    (root / "client" / "attnserve_client" / "__init__.py").write_text("")
     (root / "model_store" / "sentiment").mkdir(parents=True)
     shutil.copy(REAL_CONFIG, root / "model_store" / "sentiment" / "model-config.yaml")
     return root
@@ -213,7 +215,8 @@ def test_build_reuses_cached_model_and_archive(
     mar = build.build("sentiment", root=project)
     assert mar == project / "model_store" / "sentiment.mar" and mar.is_file()
     with zipfile.ZipFile(mar) as z:
-        assert {"text_handler.py", "handlers/metrics.py", "attnserve/__init__.py"} <= set(z.namelist())
+        packed = {"text_handler.py", "handlers/metrics.py", "attnserve/__init__.py", "attnserve_client/__init__.py"}
+        assert packed <= set(z.namelist())
     assert "model cache hit" in capsys.readouterr().out
     build.build("sentiment", root=project)
     assert "archive up to date" in capsys.readouterr().out
