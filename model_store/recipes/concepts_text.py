@@ -1,0 +1,181 @@
+"""Text concepts: real training sentences that contain a concept's words, from offline lexicons.
+
+A concept is a word list (VADER's negators, boosters or valence lexicon; an Empath category) turned
+into examples by picking sentences of the model's own *training* split that contain one of the words
+(never its held-out test set, which stays clean for evaluation and global scores). Its counterparts are
+sentences of a random pool drawn from the same split that contain none of them; the random-vs-random
+CAVs draw from that pool too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from model_store.recipes.archive import file_sha256
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from model_store.recipes.concepts import Examples
+
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")  # keeps "n't" contractions whole, as VADER's NEGATE lists them
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'A-Z0-9])")
+SENTENCE_WORDS = (5, 60)  # article sentences outside this range are headlines, fragments or run-ons
+BATCH = 64
+
+
+def words(text: str) -> set[str]:
+    """Lower-cased word set of a sentence, with typographic apostrophes folded so "don’t" matches "don't"."""
+    return set(WORD.findall(text.lower().replace("’", "'")))
+
+
+def _vader_file(name: str) -> Path:
+    return _package_dir("vaderSentiment", "vaderSentiment==3.3.2") / name
+
+
+def _package_dir(package: str, pin: str) -> Path:
+    """Data packages are located, not imported (empath's `__init__` pulls in `requests`)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {package!r} missing: pip install --no-deps {pin}")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _vader_module() -> Any:
+    import vaderSentiment.vaderSentiment as vader  # stdlib-only module: NEGATE and BOOSTER_DICT live here
+
+    return vader
+
+
+def vader_valence(spec: dict[str, Any]) -> set[str]:
+    """Lexicon words (emoticons excluded) whose mean human rating is ≥ `min` or ≤ `max` (scale −4..4)."""
+    low, high = spec.get("max", float("-inf")), spec.get("min", float("inf"))
+    found = set()
+    for line in _vader_file("vader_lexicon.txt").read_text(encoding="utf-8", errors="replace").splitlines():
+        word, mean = line.split("\t")[:2]
+        if word.isalpha() and (float(mean) >= high or float(mean) <= low):
+            found.add(word)
+    return found
+
+
+def vader_negate(spec: dict[str, Any]) -> set[str]:
+    return set(_vader_module().NEGATE)
+
+
+def vader_boosters(spec: dict[str, Any]) -> set[str]:
+    """Single-word boosters that raise intensity (VADER's dampeners, with negative weight, are left out)."""
+    return {w for w, weight in _vader_module().BOOSTER_DICT.items() if weight > 0 and " " not in w}
+
+
+def empath(spec: dict[str, Any]) -> set[str]:
+    path = _package_dir("empath", "empath==0.89") / "data" / "categories.tsv"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, *members = line.split("\t")
+        if name == spec["category"]:
+            return set(members)
+    raise KeyError(f"no Empath category {spec['category']!r}")
+
+
+LEXICONS: dict[str, Callable[[dict[str, Any]], set[str]]] = {
+    "vader_valence": vader_valence,
+    "vader_negate": vader_negate,
+    "vader_boosters": vader_boosters,
+    "empath": empath,
+}
+
+
+def concept_words(spec: dict[str, Any]) -> set[str]:
+    """The declared lexicon minus the declared `exclude` (words too ambiguous in this domain)."""
+    if spec["lexicon"] not in LEXICONS:
+        raise ValueError(f"unknown lexicon {spec['lexicon']!r}; known: {', '.join(LEXICONS)}")
+    return LEXICONS[spec["lexicon"]](spec) - set(spec.get("exclude", []))
+
+
+def rotten_tomatoes_train() -> list[tuple[str, str]]:
+    """(sentence, label) of the sentiment model's training split (the recipe's own seeded split), minus
+    the odd sentence that the data also holds, verbatim, in the held-out part."""
+    from model_store.recipes import sentiment
+
+    train, test = sentiment.split(sentiment.load_examples(sentiment.data_file()))
+    held_out = {text for text, _ in test}
+    return [(text, sentiment.ID2LABEL[y]) for text, y in train if text not in held_out]
+
+
+def sentences(article: str) -> list[str]:
+    """Sentences of a BBC article; the first chunk (the headline run into the opening sentence) is dropped."""
+    low, high = SENTENCE_WORDS
+    return [s for s in SENTENCE_END.split(article)[1:] if low <= len(s.split()) <= high]
+
+
+def bbc_news_train_sentences() -> list[tuple[str, str]]:
+    """(sentence, topic) for the sentences of the topics model's training articles, minus those that
+    also occur in a held-out article (agency boilerplate, quotes carried by several stories)."""
+    from model_store.recipes import topics
+
+    train, test = topics.split(topics.load_articles())
+    held_out = {s for text, _ in test for s in sentences(text)}
+    return [(s, topics.ID2LABEL[y]) for text, y in train for s in sentences(text) if s not in held_out]
+
+
+SOURCES: dict[str, Callable[[], list[tuple[str, str]]]] = {
+    "rotten_tomatoes_train": rotten_tomatoes_train,
+    "bbc_news_train_sentences": bbc_news_train_sentences,
+}
+
+
+def data_key() -> dict[str, str]:
+    """The lexicon files (the source sentences are pinned by the model key, which hashes its data)."""
+    return {
+        "vader_lexicon": file_sha256(_vader_file("vader_lexicon.txt")),
+        "vader_module": file_sha256(_vader_file("vaderSentiment.py")),
+        "empath": file_sha256(_package_dir("empath", "empath==0.89") / "data" / "categories.tsv"),
+    }
+
+
+def build_examples(model_dir: Path, settings: dict[str, Any], concepts: dict[str, dict[str, Any]]) -> Examples:
+    """Activations of each concept's sentences, its counterparts and the random pool (see concepts.py)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from model_store.recipes.cav import mean_hidden_states
+    from model_store.recipes.concepts import ConceptExamples, Examples
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rng = random.Random(settings["seed"])
+    sentences = SOURCES[settings["source"]]()
+    pool = rng.sample(sentences, min(settings["pool"], len(sentences)))
+
+    def activations(texts: list[str]) -> Tensor:
+        def batches() -> Iterator[tuple[dict[str, Tensor], Tensor]]:
+            for i in range(0, len(texts), BATCH):
+                encoded = tokenizer(
+                    texts[i : i + BATCH],
+                    padding=True,
+                    truncation=True,
+                    max_length=settings["max_length"],
+                    return_tensors="pt",
+                )
+                yield dict(encoded), encoded["attention_mask"]
+
+        return mean_hidden_states(model, batches())
+
+    pool_acts = activations([text for text, _ in pool])
+    found = []
+    for name, spec in concepts.items():
+        vocabulary = concept_words(spec)
+        label = spec.get("label")
+        matches = [t for t, y in sentences if words(t) & vocabulary and label in (None, y)]
+        if len(matches) < settings["min_examples"]:
+            raise ValueError(f"concept {name!r}: only {len(matches)} sentences match, need {settings['min_examples']}")
+        chosen = rng.sample(matches, min(settings["examples"], len(matches)))
+        clean = torch.tensor([not words(t) & vocabulary for t, _ in pool])
+        found.append(
+            ConceptExamples(name, spec["description"], "random", activations(chosen), pool_acts[clean], chosen[:5])
+        )
+    return Examples(found, pool_acts, [text for text, _ in pool[:5]])
