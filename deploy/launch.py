@@ -23,6 +23,8 @@ from pathlib import Path
 from string import Template
 
 ROOT = Path(__file__).resolve().parent.parent
+# What `make run` serves; the Makefile's `models` target builds the same archives.
+DEFAULT_MODELS = ["sentiment=sentiment.mar", "topics=topics.mar"]
 TEMPLATE = Path(__file__).with_name("config.properties")
 METRICS_CONFIG = Path(__file__).with_name("metrics.yaml")
 
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["preflight", "start", "stop"])
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "torchserve")
-    parser.add_argument("--models", nargs="+", default=["sentiment=sentiment.mar"])
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     args = parser.parse_args(argv)
     server = TorchServe(args.workdir, args.models)
     try:
