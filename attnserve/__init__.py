@@ -6,7 +6,8 @@ is a small pure function over that capture.
 
 from attnserve.capture import Capture, capture
 from attnserve.errors import AttnserveError, InvalidInput
-from attnserve.explain import ModelInfo, TextExplainer
+from attnserve.explain import ModelInfo
+from attnserve.explain_text import TextExplainer
 from attnserve.methods import REGISTRY, Method
 
 __all__ = ["REGISTRY", "AttnserveError", "Capture", "InvalidInput", "Method", "ModelInfo", "TextExplainer", "capture"]

@@ -29,10 +29,13 @@ ATTN_GRAD = "attn_grad"  # mean over layers and heads of A ⊙ ReLU(∂y/∂A)
 ATTN_LAYERS = "attn_layers"  # per layer, mean over heads of A
 ATTN_GRAD_LAYERS = "attn_grad_layers"  # per layer, mean over heads of (A ⊙ ∂y/∂A)⁺
 VALUE_GRAD_LAYERS = "value_grad_layers"  # per layer, mean over heads of (A ⊙ ∂y/∂A)⁺_ij · ‖v_j W_O‖ (normalised)
+CLS_ATTN_LAYERS = "cls_attn_layers"  # per layer, mean over heads of the [CLS] row of A
+# per layer of ConceptSettings, ∂y/∂h_t projected onto each concept direction (h: the block's output)
+CONCEPT_GRAD_LAYERS = "concept_grad_layers"
 PROBE = "probe"  # the model and inputs again (attnserve.probe.Probe), for path and perturbation methods
-MAP_NEEDS = frozenset({ATTN, ATTN_GRAD, ATTN_LAYERS, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS})
-NEEDS = MAP_NEEDS | {PROBE}
-GRAD_NEEDS = frozenset({ATTN_GRAD, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS})
+MAP_NEEDS = frozenset({ATTN, ATTN_GRAD, ATTN_LAYERS, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS, CLS_ATTN_LAYERS})
+NEEDS = MAP_NEEDS | {PROBE, CONCEPT_GRAD_LAYERS}
+GRAD_NEEDS = frozenset({ATTN_GRAD, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS, CONCEPT_GRAD_LAYERS})
 
 
 @dataclass(frozen=True)
@@ -47,24 +50,40 @@ class Capture:
     attn_layers: Tensor | None = None  # [L, B, T, T]
     attn_grad_layers: Tensor | None = None  # [L, B, T, T]
     value_grad_layers: Tensor | None = None  # [L, B, T, T]
+    cls_attn_layers: Tensor | None = None  # [L, B, T]
+    concept_grad_layers: Tensor | None = None  # [len(ConceptSettings.layers), B, T, C]
     probe: Probe | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
-def attention_modules(model: nn.Module) -> list[nn.Module]:
-    """The self-attention modules whose output[1] is the attention map, in layer order.
+@dataclass(frozen=True)
+class ConceptSettings:
+    """What the concept-gradient need projects onto: ``directions`` [len(layers), C, D], unit concept
+    vectors for the output of each encoder block listed in ``layers`` (0-based block indices)."""
 
-    transformers declares them in ``_can_record_outputs["attentions"]`` (a class, or an
-    OutputRecorder naming one); that is the same table it uses for ``output_attentions``.
+    layers: tuple[int, ...]
+    directions: Tensor
+
+
+def recorded_modules(model: nn.Module, output: str) -> list[nn.Module]:
+    """The modules that produce ``output`` ("attentions": self-attention modules whose output[1] is the
+    map; "hidden_states": encoder blocks whose output (or output[0]) is the residual stream), in layer order.
+
+    transformers declares them in ``_can_record_outputs`` (a class, or an OutputRecorder naming one);
+    that is the same table it uses for ``output_attentions`` and ``output_hidden_states``.
     """
-    spec = getattr(model, "_can_record_outputs", {}).get("attentions")
+    spec = getattr(model, "_can_record_outputs", {}).get(output)
     target = getattr(spec, "target_class", spec)
     if target is None:
-        raise TypeError(f"{type(model).__name__} does not declare its attention modules")
+        raise TypeError(f"{type(model).__name__} does not declare the modules of its {output}")
     modules = [m for m in model.modules() if isinstance(m, target)]
     if not modules:
         raise TypeError(f"no {target.__name__} module found in {type(model).__name__}")
     return modules
+
+
+def attention_modules(model: nn.Module) -> list[nn.Module]:
+    return recorded_modules(model, "attentions")
 
 
 def _check_eager(model: nn.Module) -> None:
@@ -85,6 +104,31 @@ def value_projections(module: nn.Module, model: nn.Module) -> tuple[nn.Linear, n
     if hasattr(module, "value") and parent is not None and hasattr(parent.output, "dense"):
         return module.value, parent.output.dense
     raise TypeError(f"cannot find the value and output projections of {type(module).__name__}")
+
+
+class _ConceptRecorder:
+    """Tensor hooks on each listed block's output that reduce its gradient [B, T, D] to directional
+    derivatives [B, T, C] the moment it exists: one backward pass serves every concept and layer, and
+    no [L, B, T, D] gradient is kept."""
+
+    def __init__(self, settings: ConceptSettings) -> None:
+        self.settings = settings
+        self.found: list[Tensor | None] = [None] * len(settings.layers)
+
+    def on_block(self, slot: int, output: Tensor | tuple) -> None:
+        hidden = output[0] if isinstance(output, tuple) else output
+        hidden.register_hook(partial(self.on_grad, slot))
+
+    def on_grad(self, slot: int, grad: Tensor) -> None:
+        directions = self.settings.directions[slot].to(grad.device, torch.float32)
+        self.found[slot] = torch.einsum("btd,cd->btc", grad.float(), directions)
+
+    def hooks(self, model: nn.Module) -> list:
+        blocks = recorded_modules(model, "hidden_states")
+        return [
+            blocks[layer].register_forward_hook(lambda _m, _a, out, i=slot: self.on_block(i, out))
+            for slot, layer in enumerate(self.settings.layers)
+        ]
 
 
 class _Recorder:
@@ -117,6 +161,8 @@ class _Recorder:
             self._add(ATTN, weights.detach().sum(1, dtype=torch.float32))
         if ATTN_LAYERS in self.needs:
             self.layers[ATTN_LAYERS][layer] = weights.detach().float().mean(1)
+        if CLS_ATTN_LAYERS in self.needs:
+            self.layers[CLS_ATTN_LAYERS][layer] = weights.detach()[:, :, 0].float().mean(1)
         if self.needs & GRAD_NEEDS:
             weights.register_hook(partial(self.on_grad, layer, weights.detach()))
 
@@ -142,17 +188,21 @@ def capture(
     needs: frozenset[str] | set[str],
     targets: Sequence[int | None] | None = None,
     probe: ProbeSettings | None = None,
+    concepts: ConceptSettings | None = None,
 ) -> Capture:
     """Run the batch once and collect what ``needs`` names (a subset of ``NEEDS``).
 
     ``targets[i]`` is the class explained for row i; ``None`` means the predicted class. The ``probe``
-    need also takes ``probe`` settings: the capture then hands the model back, with the resolved targets.
+    need also takes ``probe`` settings: the capture then hands the model back, with the resolved targets;
+    the concept-gradient need takes ``concepts``, the directions to project onto.
     """
     needs = frozenset(needs)
     if needs - NEEDS:
         raise ValueError(f"unknown capture needs: {sorted(needs - NEEDS)}")
     if PROBE in needs and probe is None:
         raise ValueError("the probe need takes probe settings")
+    if CONCEPT_GRAD_LAYERS in needs and concepts is None:
+        raise ValueError("the concept-gradient need takes concept settings")
     want_grad = bool(needs & GRAD_NEEDS)
     map_needs = needs & MAP_NEEDS
     hooks = []
@@ -168,6 +218,9 @@ def capture(
                 hooks.append(
                     value.register_forward_hook(lambda _m, _a, out, i=layer, o=out_proj: recorder.on_value(i, o, out))
                 )
+    concept_recorder = _ConceptRecorder(concepts) if CONCEPT_GRAD_LAYERS in needs else None
+    if concept_recorder:
+        hooks.extend(concept_recorder.hooks(model))
     leaf: dict[str, Tensor] = {}
 
     def make_leaf(_module: nn.Module, _args: tuple, output: Tensor) -> Tensor:
@@ -198,6 +251,7 @@ def capture(
         targets=chosen,
         players=players,
         probe=Probe(model, inputs, players, chosen, probe) if PROBE in needs else None,
+        concept_grad_layers=torch.stack(concept_recorder.found) if concept_recorder else None,
         timings_s=timings,
         **{key: found.get(key) for key in MAP_NEEDS},
     )

@@ -1,32 +1,36 @@
-"""A batch of text requests in, one response (or one error) per request out.
+"""A batch of requests in, one response (or one error) per request out, whatever the modality.
 
 The batch shares one padded pass (``capture``) sized by the union of what its requests asked for;
 each request then gets exactly its own methods. A bad request becomes an error in its own slot and
-never touches the others.
+never touches the others. A modality (text, images) supplies only its codec: how a body becomes a
+request and model inputs, and how a row of per-token scores goes back to what its clients see.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Generic, TypeVar
 
-import torch
-from torch import nn
-from transformers import PreTrainedTokenizerBase
+from torch import Tensor, nn
 
 from attnserve.capture import Capture, capture
+from attnserve.concepts.bank import CavBank
+from attnserve.concepts.online import BatchConcepts
 from attnserve.errors import AttnserveError, InvalidInput
-from attnserve.methods import OPTION_DEFAULTS, REGISTRY
+from attnserve.methods import METHOD_NEEDS, OPTION_DEFAULTS, REGISTRY, TCAV
 from attnserve.methods.baselines import DEFAULT_MAX_FORWARD_PASSES, check_budget
 from attnserve.probe import ProbeSettings
-from attnserve.request import ExplainRequest, parse_options, parse_request
-from attnserve.text import EncodedText, collate, encode_text
+from attnserve.request import ExplainRequest, parse_options
 
 log = logging.getLogger(__name__)
 
 Outcome = dict | AttnserveError
+Item = TypeVar("Item")  # one request's encoded input (EncodedText, DecodedImage)
 
 
 @dataclass
@@ -46,29 +50,39 @@ class ModelInfo:
     version: str
 
 
-class TextExplainer:
+@dataclass(frozen=True)
+class Batch:
+    """Collated model inputs; ``players`` [B, T]: the tokens methods attribute to; ``real`` [B, T]:
+    every token that is not padding (what concept sensitivity averages over)."""
+
+    inputs: dict[str, Tensor]
+    players: Tensor
+    real: Tensor
+
+
+class Explainer(ABC, Generic[Item]):
     """Holds a loaded classifier and answers batches of raw request bodies.
 
     ``method_options`` overrides ``OPTION_DEFAULTS`` for requests that leave an option out, and
     ``max_forward_passes`` bounds what one request's baselines may cost (``baselines.forward_passes``);
-    beyond it the request gets a 400 naming the option to lower.
+    beyond it the request gets a 400 naming the option to lower. ``bank``: the model's CAVs, without
+    which ``tcav`` is a 400.
     """
 
     def __init__(
         self,
         model: nn.Module,
-        tokenizer: PreTrainedTokenizerBase,
         info: ModelInfo,
-        max_length: int,
         default_methods: Sequence[str],
         method_options: Mapping[str, Mapping[str, int]] | None = None,
         max_forward_passes: int | None = None,
+        bank: CavBank | None = None,
     ) -> None:
         self.model = model.eval().requires_grad_(False)
-        self.tokenizer = tokenizer
         self.info = info
-        self.max_length = max_length
         self.default_methods = tuple(default_methods)
+        self.bank = bank
+        self.concepts = tuple(bank.concepts) if bank else ()
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.device = next(model.parameters()).device
         try:
@@ -80,6 +94,33 @@ class TextExplainer:
         if not isinstance(self.max_forward_passes, int) or self.max_forward_passes < 1:
             raise ValueError(f"max_forward_passes must be a positive integer, got {max_forward_passes!r}")
 
+    @abstractmethod
+    def parse(self, body: object, content_type: str | None) -> Any:
+        """A validated request (``methods``, ``target``, ``options``, ``concepts`` and the input)."""
+
+    @abstractmethod
+    def encode(self, request: Any) -> Item:
+        """The request's input, ready to collate; an unreadable input is an ``InvalidInput``."""
+
+    @abstractmethod
+    def players(self, item: Item) -> int:
+        """How many tokens the item's attributions cover (what the baselines' budget counts)."""
+
+    @abstractmethod
+    def collate(self, items: list[Item]) -> Batch: ...
+
+    @abstractmethod
+    def describe(self, item: Item) -> dict[str, Any]:
+        """The response keys that say what the attributions are aligned with (tokens and words, patches)."""
+
+    @abstractmethod
+    def fold(self, item: Item, row: Tensor) -> dict[str, list[float]]:
+        """A row of per-position scores [T] as the response lists them, e.g. {"tokens", "words"}."""
+
+    def probe_settings(self, requests: list[Any]) -> ProbeSettings | None:
+        """What the perturbation baselines need; None for a modality that does not run them."""
+        return None
+
     def explain(self, bodies: Sequence[tuple[object, str | None]]) -> list[Outcome]:
         return self.explain_batch(bodies).outcomes
 
@@ -88,16 +129,16 @@ class TextExplainer:
         already an ``AttnserveError`` (the transport could not even find one) is answered as is."""
         start = time.perf_counter()
         report = BatchReport(outcomes=[None] * len(bodies), requests=[None] * len(bodies))
-        accepted: list[tuple[int, ExplainRequest, EncodedText]] = []
+        accepted: list[tuple[int, Any, Item]] = []
         for slot, (body, content_type) in enumerate(bodies):
             if isinstance(body, AttnserveError):
                 report.outcomes[slot] = body
                 continue
             try:
-                request = parse_request(body, content_type, self.labels, self.default_methods)
-                encoded = encode_text(self.tokenizer, request.text, self.max_length)
-                request = self._resolve_options(request, len(encoded.ids))
-                accepted.append((slot, request, encoded))
+                request = self.parse(body, content_type)
+                item = self.encode(request)
+                request = self._resolve_options(request, self.players(item))
+                accepted.append((slot, request, item))
                 report.requests[slot] = request
             except AttnserveError as error:
                 report.outcomes[slot] = error
@@ -111,7 +152,7 @@ class TextExplainer:
                     report.outcomes[slot] = AttnserveError("internal error while explaining; see server log")
         return report
 
-    def _resolve_options(self, request: ExplainRequest, n: int) -> ExplainRequest:
+    def _resolve_options(self, request: Any, n: int) -> Any:
         """The request with every option of the baselines it runs filled in, within the budget."""
         options = {
             name: {**self.option_defaults[name], **request.options.get(name, {})}
@@ -121,55 +162,56 @@ class TextExplainer:
         check_budget(options, n, self.max_forward_passes)
         return replace(request, options=options)
 
-    def _run(self, accepted: list[tuple[int, ExplainRequest, EncodedText]], report: BatchReport) -> None:
+    def _run(self, accepted: list[tuple[int, Any, Item]], report: BatchReport) -> None:
         requests = [request for _, request, _ in accepted]
-        inputs, players = collate(self.tokenizer, [encoded for _, _, encoded in accepted])
-        inputs = {key: value.to(self.device) for key, value in inputs.items()}
-        needs = {need for request in requests for name in request.methods for need in REGISTRY[name].needs}
-        probe = ProbeSettings(self.tokenizer.mask_token_id, tuple(request.options for request in requests))
-        result = capture(self.model, inputs, players.to(self.device), needs, [r.target for r in requests], probe)
+        batch = self.collate([item for _, _, item in accepted])
+        inputs = {key: value.to(self.device) for key, value in batch.inputs.items()}
+        needs = {need for request in requests for name in request.methods for need in METHOD_NEEDS[name]}
+        names = tuple(dict.fromkeys(c for request in requests for c in request.concepts))
+        concepts = BatchConcepts(self.bank, names) if names else None
+        result = capture(
+            self.model,
+            inputs,
+            batch.players.to(self.device),
+            needs,
+            [r.target for r in requests],
+            self.probe_settings(requests),
+            concepts.settings() if concepts else None,
+        )
         report.timings_s.update(result.timings_s)
         scores = {}
         for name in dict.fromkeys(name for request in requests for name in request.methods):
             start = time.perf_counter()
-            scores[name] = REGISTRY[name].fn(result).cpu()
+            if name == TCAV:
+                scores[name] = concepts.sensitivity(result, batch.real)
+            else:
+                scores[name] = REGISTRY[name].fn(result).cpu()
             report.method_s[name] = time.perf_counter() - start
         report.timings_s["methods"] = sum(report.method_s.values())
         probabilities = result.logits.softmax(-1).cpu()
-        for row, (slot, request, encoded) in enumerate(accepted):
-            report.outcomes[slot] = self._response(
-                row, request, encoded, result, probabilities, scores, report.timings_s, len(accepted)
-            )
+        for row, (slot, request, item) in enumerate(accepted):
+            response = self._response(row, request, item, result, probabilities, scores)
+            if concepts and request.concepts:
+                fold = partial(self.fold, item)
+                response["concepts"] = concepts.response(scores[TCAV], row, request.concepts, fold)
+            report.outcomes[slot] = {**response, "batch_size": len(accepted), "timings_s": report.timings_s}
         report.batch_size = len(accepted)
 
     def _response(
         self,
         row: int,
-        request: ExplainRequest,
-        encoded: EncodedText,
+        request: Any,
+        item: Item,
         result: Capture,
-        probabilities: torch.Tensor,
-        scores: dict[str, torch.Tensor],
-        timings: dict[str, float],
-        batch_size: int,
+        probabilities: Tensor,
+        scores: dict[str, Tensor],
     ) -> dict:
-        n = len(encoded.ids)
-        attributions = {}
-        for name in request.methods:
-            per_token = scores[name][row, 1 : n + 1].double()
-            attributions[name] = {
-                "tokens": per_token.tolist(),
-                "words": encoded.word_sums(per_token).tolist(),
-            }
+        attributions = {name: self.fold(item, scores[name][row]) for name in request.methods if name in REGISTRY}
         return {
             "model": {"name": self.info.name, "version": self.info.version},
             "label": self.labels[int(probabilities[row].argmax())],
             "target": self.labels[int(result.targets[row])],
             "probabilities": {label: float(p) for label, p in zip(self.labels, probabilities[row], strict=True)},
-            "tokens": [token.to_dict() for token in encoded.tokens],
-            "words": [word.to_dict() for word in encoded.words],
-            "truncated": encoded.truncated,
+            **self.describe(item),
             "attributions": attributions,
-            "batch_size": batch_size,
-            "timings_s": timings,
         }

@@ -1,10 +1,12 @@
 """Validate one request body into the options the engine runs; every problem names its field.
 
 Accepted bodies (transport-neutral: the handler passes what the server decoded):
-- a JSON object ``{"text": str, "methods": [str, ...], "target": int | label, "options": {...}}``;
-  ``methods`` absent or null means the model's default set, ``[]`` means prediction only; ``options``
-  tunes the cost of the baselines the request runs, e.g. ``{"kernel_shap": {"samples": 200}}``
-  (``OPTION_DEFAULTS`` lists them; the explainer fills in defaults and enforces the budget);
+- a JSON object ``{"text": str, "methods": [str, ...], "target": int | label, "options": {...},
+  "concepts": [str, ...]}``; ``methods`` absent or null means the model's default set, ``[]`` means
+  prediction only; ``options`` tunes the cost of the baselines the request runs, e.g.
+  ``{"kernel_shap": {"samples": 200}}`` (``OPTION_DEFAULTS`` lists them; the explainer fills in defaults
+  and enforces the budget); ``concepts`` picks the concepts ``tcav`` scores (default: every concept of
+  the model; only with ``tcav``, and only on a model whose archive carries CAVs);
 - plain text (``text/plain``): the text itself, with the default methods;
 - raw bytes: UTF-8, read as JSON when the content type says so or it starts with ``{``, else as text.
 """
@@ -16,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from attnserve.errors import InvalidInput
-from attnserve.methods import OPTION_DEFAULTS, REGISTRY, lookup
+from attnserve.methods import METHOD_NAMES, OPTION_DEFAULTS, TCAV
 
-FIELDS = ("text", "methods", "target", "options")
+SETTINGS = ("methods", "target", "options", "concepts")  # what every modality's request may set
+FIELDS = ("text", *SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -28,30 +31,47 @@ class ExplainRequest:
     target: int | None  # class index; None = the predicted class
     # method -> option -> value: as sent, then completed by the explainer for each baseline the request runs
     options: dict[str, dict[str, int]] = field(default_factory=dict)
+    concepts: tuple[str, ...] = ()  # what tcav scores; empty when the request does not run tcav
 
 
 def parse_request(
-    body: object, content_type: str | None, labels: Sequence[str], default_methods: Sequence[str]
+    body: object,
+    content_type: str | None,
+    labels: Sequence[str],
+    default_methods: Sequence[str],
+    concepts: Sequence[str] = (),
 ) -> ExplainRequest:
+    """``concepts``: the model's concept names (empty when its archive has no CAVs)."""
     if isinstance(body, (bytes, bytearray)):
         body = _decode_bytes(bytes(body), content_type)
     if isinstance(body, str):
-        return ExplainRequest(_text(body), tuple(default_methods), None)
+        body = {"text": body}
     if not isinstance(body, Mapping):
         raise InvalidInput(f"body must be a JSON object or plain text, got JSON {type(body).__name__}", "body")
-    unknown = [key for key in body if key not in FIELDS]
+    check_fields(body, FIELDS, "text")
+    return ExplainRequest(text=_text(body["text"]), **parse_settings(body, labels, default_methods, concepts))
+
+
+def check_fields(body: Mapping, fields: Sequence[str], required: str) -> None:
+    unknown = [key for key in body if key not in fields]
     if unknown:
-        raise InvalidInput(f"unknown field {unknown[0]!r}; accepted fields: {', '.join(FIELDS)}", unknown[0])
-    if "text" not in body:
-        raise InvalidInput("missing required field 'text'", "text")
+        raise InvalidInput(f"unknown field {unknown[0]!r}; accepted fields: {', '.join(fields)}", unknown[0])
+    if required not in body:
+        raise InvalidInput(f"missing required field {required!r}", required)
+
+
+def parse_settings(
+    body: Mapping, labels: Sequence[str], default_methods: Sequence[str], concepts: Sequence[str]
+) -> dict[str, object]:
+    """The fields of ``SETTINGS``, validated, as keyword arguments of a request."""
     methods = body.get("methods")
     chosen = tuple(default_methods) if methods is None else _methods(methods)
-    return ExplainRequest(
-        text=_text(body["text"]),
-        methods=chosen,
-        target=_target(body.get("target"), labels),
-        options=parse_options(body.get("options"), "options", chosen),
-    )
+    return {
+        "methods": chosen,
+        "target": _target(body.get("target"), labels),
+        "options": parse_options(body.get("options"), "options", chosen),
+        "concepts": _concepts(body.get("concepts"), chosen, concepts),
+    }
 
 
 def _decode_bytes(raw: bytes, content_type: str | None) -> object:
@@ -79,8 +99,33 @@ def _text(value: object) -> str:
 def _methods(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise InvalidInput(f"'methods' must be a list of method names, got {type(value).__name__}", "methods")
-    names = [lookup(REGISTRY, name, f"methods[{i}]").name for i, name in enumerate(value)]
-    return tuple(dict.fromkeys(names))
+    for i, name in enumerate(value):
+        _method(name, f"methods[{i}]")
+    return tuple(dict.fromkeys(value))
+
+
+def _method(name: object, field: str) -> None:
+    if not isinstance(name, str) or name not in METHOD_NAMES:
+        raise InvalidInput(f"unknown method {name!r}; available: {', '.join(METHOD_NAMES)}", field)
+
+
+def _concepts(value: object, methods: Sequence[str], available: Sequence[str]) -> tuple[str, ...]:
+    """The concepts tcav scores: all of the model's by default; a name the model lacks is a 400 on it."""
+    if TCAV not in methods:
+        if value is not None:
+            raise InvalidInput("concepts given, but the request does not run tcav", "concepts")
+        return ()
+    if not available:
+        where = f"methods[{list(methods).index(TCAV)}]"
+        raise InvalidInput("this model has no concept vectors (CAVs), so it cannot run tcav", where)
+    if value is None:
+        return tuple(available)
+    if not isinstance(value, list) or not value:
+        raise InvalidInput("'concepts' must be a non-empty list of concept names", "concepts")
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or name not in available:
+            raise InvalidInput(f"unknown concept {name!r}; available: {', '.join(available)}", f"concepts[{i}]")
+    return tuple(dict.fromkeys(value))
 
 
 def parse_options(value: object, field: str, methods: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -92,7 +137,7 @@ def parse_options(value: object, field: str, methods: Sequence[str]) -> dict[str
     parsed = {}
     for method, chosen in value.items():
         where = f"{field}.{method}"
-        lookup(REGISTRY, method, where)
+        _method(method, where)
         if method not in OPTION_DEFAULTS:
             raise InvalidInput(f"{method} takes no options; these do: {', '.join(OPTION_DEFAULTS)}", where)
         if method not in methods:

@@ -26,7 +26,7 @@ from ts.metrics.metric_type_enum import MetricTypes
 from attnserve.capture import GRAD_NEEDS
 from attnserve.errors import AttnserveError
 from attnserve.explain import BatchReport
-from attnserve.methods import REGISTRY
+from attnserve.methods import METHOD_NAMES, METHOD_NEEDS
 
 PREDICT = "predict"  # method label of a prediction-only request (``"methods": []``)
 REJECTED = "none"  # method label of a request rejected before its methods were known
@@ -125,8 +125,8 @@ def method_latency(report: BatchReport, method: str) -> float:
     are not in it (they are in ts_queue_latency_microseconds)."""
     timings = report.timings_s
     seconds = timings.get("preprocess", 0.0) + timings.get("forward", 0.0)
-    if method in REGISTRY:
-        if REGISTRY[method].needs & GRAD_NEEDS:
+    if method in METHOD_NEEDS:
+        if METHOD_NEEDS[method] & GRAD_NEEDS:
             seconds += timings.get("backward", 0.0)
         seconds += report.method_s.get(method, 0.0)
     return seconds
@@ -142,7 +142,7 @@ class HandlerMetrics:
         self.request_tokens = Histogram(metrics, REQUEST_TOKENS)
         self.batch_size = Histogram(metrics, BATCH_SIZE)
         self.requests = _counter(metrics, REQUESTS)
-        self._start_at_zero([*REGISTRY, PREDICT])
+        self._start_at_zero([*METHOD_NAMES, PREDICT])
 
     def _start_at_zero(self, methods: list[str]) -> None:
         """Create every known series at 0 when the worker starts: a counter that first appears already

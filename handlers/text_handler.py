@@ -20,6 +20,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from attnserve import AttnserveError, InvalidInput, ModelInfo, TextExplainer
+from attnserve.concepts import FILE_NAME, load_cavs
 from handlers.metrics import HandlerMetrics
 from handlers.proto_codec import INPUT_KEY, error_to_bytes, request_to_body, response_to_bytes
 
@@ -60,6 +61,7 @@ class TextExplainHandler:
             default_methods=settings.get("default_methods", ["shapley_mutual", "grad_shapley_mutual"]),
             method_options=settings.get("method_options"),
             max_forward_passes=settings.get("max_forward_passes"),
+            bank=load_cavs(model_dir / FILE_NAME) if (model_dir / FILE_NAME).exists() else None,
         )
         # A TorchServe worker always passes its metrics cache; an in-process test may pass none.
         self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None

@@ -12,8 +12,10 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from attnserve import ModelInfo, TextExplainer
+from attnserve.concepts import RANDOM, CavBank, CavSet
 
 LABELS = ["negative", "positive"]
+CONCEPTS = ["negation", "positive_words", "sports"]
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +56,23 @@ def explainer(tiny_bert, tokenizer) -> TextExplainer:
         max_length=64,
         default_methods=["shapley_mutual", "grad_shapley_mutual"],
     )
+
+
+def random_cavs(name: str, layers: int, dim: int, seed: int) -> CavSet:
+    generator = torch.Generator().manual_seed(seed)
+    vectors = torch.nn.functional.normalize(torch.randn(3, layers, dim, generator=generator), dim=-1)
+    sizes = {"concept": 10, "counterpart_pool": 50, "per_side": 10, "held_out": 6}
+    return CavSet(name, "random", name, vectors, torch.rand(3, layers, generator=generator), sizes)
+
+
+@pytest.fixture(scope="session")
+def tiny_bank(tiny_bert) -> CavBank:
+    """Random CAVs for every layer of ``tiny_bert``: what tcav projects onto is irrelevant to its checks."""
+    layers, dim = tiny_bert.config.num_hidden_layers, tiny_bert.config.hidden_size
+    concepts = {name: random_cavs(name, layers, dim, seed) for seed, name in enumerate(CONCEPTS)}
+    return CavBank("tiny", list(range(layers)), dim, "mean", concepts, random_cavs(RANDOM, layers, dim, 9))
+
+
+@pytest.fixture(scope="session")
+def concept_explainer(tiny_bert, tokenizer, tiny_bank) -> TextExplainer:
+    return TextExplainer(tiny_bert, tokenizer, ModelInfo("tiny", "0"), 64, ["shapley_mutual"], bank=tiny_bank)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from attnserve.capture import Capture
-from attnserve.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,3 @@ def build_registry(*groups: list[Method]) -> dict[str, Method]:
             raise ValueError(f"method {method.name!r} registered twice")
         registry[method.name] = method
     return registry
-
-
-def lookup(registry: dict[str, Method], name: object, field: str) -> Method:
-    """The method called ``name``, or a 400 that lists what is available."""
-    if not isinstance(name, str) or name not in registry:
-        raise InvalidInput(f"unknown method {name!r}; available: {', '.join(registry)}", field)
-    return registry[name]

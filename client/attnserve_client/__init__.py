@@ -26,13 +26,15 @@ if TYPE_CHECKING:
         ServerUnavailableError,
         TimeoutError,
     )
-    from attnserve_client.explanation import Attribution, Explanation, ModelRef, Span
+    from attnserve_client.explanation import Attribution, Concept, ConceptLayer, Explanation, ModelRef, Span
 
 _EXPORTS = {
     "Client": "_client",
     "AsyncClient": "_client",
     "Explanation": "explanation",
     "Attribution": "explanation",
+    "Concept": "explanation",
+    "ConceptLayer": "explanation",
     "ModelRef": "explanation",
     "Span": "explanation",
     "AttnserveClientError": "errors",
@@ -50,6 +52,8 @@ __all__ = [
     "AuthError",
     "BadInputError",
     "Client",
+    "Concept",
+    "ConceptLayer",
     "Explanation",
     "ModelNotFoundError",
     "ModelRef",

@@ -8,7 +8,7 @@ imported when first used.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -36,6 +36,29 @@ class Attribution:
 
 
 @dataclass(frozen=True)
+class ConceptLayer:
+    """A concept's sensitivity S(x) at one encoder block, and s_t aligned with tokens and words."""
+
+    layer: int
+    sensitivity: float
+    positive: bool
+    tokens: list[float]
+    words: list[float]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One concept's ``tcav`` answer: the CAV accuracy and the sensitivity per layer."""
+
+    cav_accuracy: list[float]
+    layers: list[ConceptLayer]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Concept:
+        return cls(list(data["cav_accuracy"]), [ConceptLayer(**layer) for layer in data["layers"]])
+
+
+@dataclass(frozen=True)
 class Explanation:
     """The predicted ``label``, the ``target`` class the attributions explain, and per-method scores.
 
@@ -53,6 +76,8 @@ class Explanation:
     attributions: dict[str, Attribution]
     batch_size: int
     timings_s: dict[str, float]
+    # By concept name, when the request ran ``tcav``; the JSON response has no "concepts" key otherwise.
+    concepts: dict[str, Concept] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Explanation:
@@ -72,11 +97,15 @@ class Explanation:
             },
             batch_size=data["batch_size"],
             timings_s=dict(data["timings_s"]),
+            concepts={name: Concept.from_dict(concept) for name, concept in data.get("concepts", {}).items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON response this explanation was built from."""
-        return asdict(self)
+        data = asdict(self)
+        if not self.concepts:
+            del data["concepts"]
+        return data
 
     @property
     def methods(self) -> list[str]:

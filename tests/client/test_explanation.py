@@ -18,7 +18,15 @@ def test_round_trip_and_typed_access(response: dict) -> None:
 
 
 def test_keys_from_a_newer_server_are_ignored(response: dict) -> None:
-    assert Explanation.from_dict({**response, "concepts": {"stripes": 0.9}}).to_dict() == response
+    assert Explanation.from_dict({**response, "heatmap": {"stripes": 0.9}}).to_dict() == response
+
+
+def test_concepts_are_typed_and_round_trip(response: dict) -> None:
+    layer = {"layer": 0, "sensitivity": -0.25, "positive": False, "tokens": [0.5, -1.0], "words": [-0.5]}
+    with_concepts = {**response, "concepts": {"negation": {"cav_accuracy": [0.75], "layers": [layer]}}}
+    explanation = Explanation.from_dict(with_concepts)
+    assert explanation.concepts["negation"].layers[0].sensitivity == -0.25
+    assert explanation.to_dict() == with_concepts and Explanation.from_dict(response).concepts == {}
 
 
 def test_it_is_frozen(response: dict) -> None:

@@ -71,8 +71,8 @@ def _engine_response(explainer, methods: list[str]) -> dict:
     return outcome
 
 
-def test_every_key_of_a_real_response_is_a_proto_field(explainer) -> None:
-    response = _engine_response(explainer, ["shapley_mutual", "grad_shapley_cls"])
+def test_every_key_of_a_real_response_is_a_proto_field(concept_explainer) -> None:
+    response = _engine_response(concept_explainer, ["shapley_mutual", "grad_shapley_cls", "tcav"])
     fields = explanation_pb2.ExplainResponse.DESCRIPTOR.fields_by_name
     assert set(response) == set(fields) - {"error"}
     assert set(response["model"]) == set(explanation_pb2.ModelRef.DESCRIPTOR.fields_by_name)
@@ -80,17 +80,25 @@ def test_every_key_of_a_real_response_is_a_proto_field(explainer) -> None:
     assert set(response["tokens"][0]) == set(response["words"][0]) == span
     for scores in response["attributions"].values():
         assert set(scores) == set(explanation_pb2.Attribution.DESCRIPTOR.fields_by_name)
+    for concept in response["concepts"].values():
+        assert set(concept) == set(explanation_pb2.Concept.DESCRIPTOR.fields_by_name)
+        for layer in concept["layers"]:
+            assert set(layer) == set(explanation_pb2.ConceptLayer.DESCRIPTOR.fields_by_name)
 
 
-@pytest.mark.parametrize("methods", [["shapley_mutual", "grad_shapley_cls"], []], ids=["explain", "predict"])
-def test_a_real_response_survives_the_proto_round_trip_exactly(explainer, methods: list[str]) -> None:
-    response = _engine_response(explainer, methods)
+@pytest.mark.parametrize(
+    "methods",
+    [["shapley_mutual", "grad_shapley_cls"], ["tcav", "shapley_cls"], []],
+    ids=["explain", "concepts", "predict"],
+)
+def test_a_real_response_survives_the_proto_round_trip_exactly(concept_explainer, methods: list[str]) -> None:
+    response = _engine_response(concept_explainer, methods)
     assert parse_prediction(response_to_bytes(response)).to_dict() == response
 
 
 def test_a_response_key_the_proto_lacks_fails_loudly(response: dict) -> None:
     with pytest.raises(ParseError):
-        response_to_bytes({**response, "concepts": {}})
+        response_to_bytes({**response, "heatmap": {}})
 
 
 def test_errors_travel_in_the_response_and_raise_the_same_classes_as_rest() -> None:

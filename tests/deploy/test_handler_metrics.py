@@ -15,7 +15,7 @@ from attnserve.errors import AttnserveError, InvalidInput
 from attnserve.explain import BatchReport
 from attnserve.request import ExplainRequest
 from deploy.launch import METRICS_CONFIG
-from handlers.metrics import LATENCY_BUCKETS_S, PREDICT, REJECTED, HandlerMetrics
+from handlers.metrics import LATENCY_BUCKETS_S, PREDICT, REJECTED, HandlerMetrics, method_latency
 
 # WorkerLifeCycle's pattern in TorchServe 0.12's frontend (a line it cannot parse is dropped).
 FRONTEND = re.compile(
@@ -136,3 +136,15 @@ def test_a_method_latency_is_what_asking_for_that_method_costs(recorder) -> None
     assert latency(PREDICT) == pytest.approx(shared)
     assert (in_bucket("shapley_cls", "0.005"), in_bucket("shapley_cls", "0.007")) == (0, 1)  # 5.1 ms
     assert (in_bucket("grad_shapley_mutual", "0.01"), in_bucket("grad_shapley_mutual", "0.02")) == (0, 1)  # 11.5 ms
+
+
+def test_tcav_is_labelled_like_any_method_and_pays_for_the_backward_pass() -> None:
+    report = BatchReport(
+        outcomes=[answered(4)],
+        requests=[ExplainRequest("a", ("tcav",), None, concepts=("negation",))],
+        timings_s=TIMINGS,
+        method_s={"tcav": 0.002},
+        batch_size=1,
+    )
+    shared = TIMINGS["preprocess"] + TIMINGS["forward"] + TIMINGS["backward"]
+    assert method_latency(report, "tcav") == pytest.approx(shared + 0.002)

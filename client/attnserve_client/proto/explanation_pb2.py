@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ttnserve/v1/explanation.proto\x12\x0c\x61ttnserve.v1\"\xaa\x02\n\x0e\x45xplainRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07methods\x18\x02 \x03(\t\x12\x15\n\rmethods_given\x18\x03 \x01(\x08\x12\x16\n\x0ctarget_label\x18\x04 \x01(\tH\x00\x12\x16\n\x0ctarget_index\x18\x05 \x01(\x05H\x00\x12\r\n\x05image\x18\x06 \x01(\x0c\x12\x10\n\x08\x63oncepts\x18\x07 \x03(\t\x12:\n\x07options\x18\x08 \x03(\x0b\x32).attnserve.v1.ExplainRequest.OptionsEntry\x1aK\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.attnserve.v1.MethodOptions:\x02\x38\x01\x42\x08\n\x06target\"w\n\rMethodOptions\x12\x37\n\x06values\x18\x01 \x03(\x0b\x32\'.attnserve.v1.MethodOptions.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"0\n\x04Span\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\",\n\x0b\x41ttribution\x12\x0e\n\x06tokens\x18\x01 \x03(\x01\x12\r\n\x05words\x18\x02 \x03(\x01\"5\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x80\x05\n\x0f\x45xplainResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.attnserve.v1.ModelRef\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12G\n\rprobabilities\x18\x04 \x03(\x0b\x32\x30.attnserve.v1.ExplainResponse.ProbabilitiesEntry\x12\"\n\x06tokens\x18\x05 \x03(\x0b\x32\x12.attnserve.v1.Span\x12!\n\x05words\x18\x06 \x03(\x0b\x32\x12.attnserve.v1.Span\x12\x11\n\ttruncated\x18\x07 \x01(\x08\x12\x45\n\x0c\x61ttributions\x18\x08 \x03(\x0b\x32/.attnserve.v1.ExplainResponse.AttributionsEntry\x12\x12\n\nbatch_size\x18\t \x01(\x05\x12>\n\ttimings_s\x18\n \x03(\x0b\x32+.attnserve.v1.ExplainResponse.TimingsSEntry\x12\"\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x13.attnserve.v1.Error\x1a\x34\n\x12ProbabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1aN\n\x11\x41ttributionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.attnserve.v1.Attribution:\x02\x38\x01\x1a/\n\rTimingsSEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01J\x04\x08\x0b\x10\x0cR\x08\x63onceptsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ttnserve/v1/explanation.proto\x12\x0c\x61ttnserve.v1\"\xaa\x02\n\x0e\x45xplainRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07methods\x18\x02 \x03(\t\x12\x15\n\rmethods_given\x18\x03 \x01(\x08\x12\x16\n\x0ctarget_label\x18\x04 \x01(\tH\x00\x12\x16\n\x0ctarget_index\x18\x05 \x01(\x05H\x00\x12\r\n\x05image\x18\x06 \x01(\x0c\x12\x10\n\x08\x63oncepts\x18\x07 \x03(\t\x12:\n\x07options\x18\x08 \x03(\x0b\x32).attnserve.v1.ExplainRequest.OptionsEntry\x1aK\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.attnserve.v1.MethodOptions:\x02\x38\x01\x42\x08\n\x06target\"w\n\rMethodOptions\x12\x37\n\x06values\x18\x01 \x03(\x0b\x32\'.attnserve.v1.MethodOptions.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"0\n\x04Span\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\",\n\x0b\x41ttribution\x12\x0e\n\x06tokens\x18\x01 \x03(\x01\x12\r\n\x05words\x18\x02 \x03(\x01\"K\n\x07\x43oncept\x12\x14\n\x0c\x63\x61v_accuracy\x18\x01 \x03(\x01\x12*\n\x06layers\x18\x02 \x03(\x0b\x32\x1a.attnserve.v1.ConceptLayer\"c\n\x0c\x43onceptLayer\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x13\n\x0bsensitivity\x18\x02 \x01(\x01\x12\x10\n\x08positive\x18\x03 \x01(\x08\x12\x0e\n\x06tokens\x18\x04 \x03(\x01\x12\r\n\x05words\x18\x05 \x03(\x01\"5\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xf7\x05\n\x0f\x45xplainResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.attnserve.v1.ModelRef\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12G\n\rprobabilities\x18\x04 \x03(\x0b\x32\x30.attnserve.v1.ExplainResponse.ProbabilitiesEntry\x12\"\n\x06tokens\x18\x05 \x03(\x0b\x32\x12.attnserve.v1.Span\x12!\n\x05words\x18\x06 \x03(\x0b\x32\x12.attnserve.v1.Span\x12\x11\n\ttruncated\x18\x07 \x01(\x08\x12\x45\n\x0c\x61ttributions\x18\x08 \x03(\x0b\x32/.attnserve.v1.ExplainResponse.AttributionsEntry\x12\x12\n\nbatch_size\x18\t \x01(\x05\x12>\n\ttimings_s\x18\n \x03(\x0b\x32+.attnserve.v1.ExplainResponse.TimingsSEntry\x12=\n\x08\x63oncepts\x18\x0b \x03(\x0b\x32+.attnserve.v1.ExplainResponse.ConceptsEntry\x12\"\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x13.attnserve.v1.Error\x1a\x34\n\x12ProbabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1aN\n\x11\x41ttributionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.attnserve.v1.Attribution:\x02\x38\x01\x1a/\n\rTimingsSEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x46\n\rConceptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.attnserve.v1.Concept:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPLAINRESPONSE_ATTRIBUTIONSENTRY']._serialized_options = b'8\001'
   _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._loaded_options = None
   _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._serialized_options = b'8\001'
+  _globals['_EXPLAINRESPONSE_CONCEPTSENTRY']._loaded_options = None
+  _globals['_EXPLAINRESPONSE_CONCEPTSENTRY']._serialized_options = b'8\001'
   _globals['_EXPLAINREQUEST']._serialized_start=49
   _globals['_EXPLAINREQUEST']._serialized_end=347
   _globals['_EXPLAINREQUEST_OPTIONSENTRY']._serialized_start=262
@@ -55,14 +57,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SPAN']._serialized_end=561
   _globals['_ATTRIBUTION']._serialized_start=563
   _globals['_ATTRIBUTION']._serialized_end=607
-  _globals['_ERROR']._serialized_start=609
-  _globals['_ERROR']._serialized_end=662
-  _globals['_EXPLAINRESPONSE']._serialized_start=665
-  _globals['_EXPLAINRESPONSE']._serialized_end=1305
-  _globals['_EXPLAINRESPONSE_PROBABILITIESENTRY']._serialized_start=1108
-  _globals['_EXPLAINRESPONSE_PROBABILITIESENTRY']._serialized_end=1160
-  _globals['_EXPLAINRESPONSE_ATTRIBUTIONSENTRY']._serialized_start=1162
-  _globals['_EXPLAINRESPONSE_ATTRIBUTIONSENTRY']._serialized_end=1240
-  _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._serialized_start=1242
-  _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._serialized_end=1289
+  _globals['_CONCEPT']._serialized_start=609
+  _globals['_CONCEPT']._serialized_end=684
+  _globals['_CONCEPTLAYER']._serialized_start=686
+  _globals['_CONCEPTLAYER']._serialized_end=785
+  _globals['_ERROR']._serialized_start=787
+  _globals['_ERROR']._serialized_end=840
+  _globals['_EXPLAINRESPONSE']._serialized_start=843
+  _globals['_EXPLAINRESPONSE']._serialized_end=1602
+  _globals['_EXPLAINRESPONSE_PROBABILITIESENTRY']._serialized_start=1349
+  _globals['_EXPLAINRESPONSE_PROBABILITIESENTRY']._serialized_end=1401
+  _globals['_EXPLAINRESPONSE_ATTRIBUTIONSENTRY']._serialized_start=1403
+  _globals['_EXPLAINRESPONSE_ATTRIBUTIONSENTRY']._serialized_end=1481
+  _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._serialized_start=1483
+  _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._serialized_end=1530
+  _globals['_EXPLAINRESPONSE_CONCEPTSENTRY']._serialized_start=1532
+  _globals['_EXPLAINRESPONSE_CONCEPTSENTRY']._serialized_end=1602
 # @@protoc_insertion_point(module_scope)

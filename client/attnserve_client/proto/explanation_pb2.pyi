@@ -72,6 +72,28 @@ class Attribution(_message.Message):
     words: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, tokens: _Optional[_Iterable[float]] = ..., words: _Optional[_Iterable[float]] = ...) -> None: ...
 
+class Concept(_message.Message):
+    __slots__ = ("cav_accuracy", "layers")
+    CAV_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    cav_accuracy: _containers.RepeatedScalarFieldContainer[float]
+    layers: _containers.RepeatedCompositeFieldContainer[ConceptLayer]
+    def __init__(self, cav_accuracy: _Optional[_Iterable[float]] = ..., layers: _Optional[_Iterable[_Union[ConceptLayer, _Mapping]]] = ...) -> None: ...
+
+class ConceptLayer(_message.Message):
+    __slots__ = ("layer", "sensitivity", "positive", "tokens", "words")
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
+    POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    layer: int
+    sensitivity: float
+    positive: bool
+    tokens: _containers.RepeatedScalarFieldContainer[float]
+    words: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, layer: _Optional[int] = ..., sensitivity: _Optional[float] = ..., positive: _Optional[bool] = ..., tokens: _Optional[_Iterable[float]] = ..., words: _Optional[_Iterable[float]] = ...) -> None: ...
+
 class Error(_message.Message):
     __slots__ = ("code", "field", "message")
     CODE_FIELD_NUMBER: _ClassVar[int]
@@ -83,7 +105,7 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
-    __slots__ = ("model", "label", "target", "probabilities", "tokens", "words", "truncated", "attributions", "batch_size", "timings_s", "error")
+    __slots__ = ("model", "label", "target", "probabilities", "tokens", "words", "truncated", "attributions", "batch_size", "timings_s", "concepts", "error")
     class ProbabilitiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +127,13 @@ class ExplainResponse(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ConceptsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Concept
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Concept, _Mapping]] = ...) -> None: ...
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +144,7 @@ class ExplainResponse(_message.Message):
     ATTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_S_FIELD_NUMBER: _ClassVar[int]
+    CONCEPTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     model: ModelRef
     label: str
@@ -126,5 +156,6 @@ class ExplainResponse(_message.Message):
     attributions: _containers.MessageMap[str, Attribution]
     batch_size: int
     timings_s: _containers.ScalarMap[str, float]
+    concepts: _containers.MessageMap[str, Concept]
     error: Error
-    def __init__(self, model: _Optional[_Union[ModelRef, _Mapping]] = ..., label: _Optional[str] = ..., target: _Optional[str] = ..., probabilities: _Optional[_Mapping[str, float]] = ..., tokens: _Optional[_Iterable[_Union[Span, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[Span, _Mapping]]] = ..., truncated: _Optional[bool] = ..., attributions: _Optional[_Mapping[str, Attribution]] = ..., batch_size: _Optional[int] = ..., timings_s: _Optional[_Mapping[str, float]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    def __init__(self, model: _Optional[_Union[ModelRef, _Mapping]] = ..., label: _Optional[str] = ..., target: _Optional[str] = ..., probabilities: _Optional[_Mapping[str, float]] = ..., tokens: _Optional[_Iterable[_Union[Span, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[Span, _Mapping]]] = ..., truncated: _Optional[bool] = ..., attributions: _Optional[_Mapping[str, Attribution]] = ..., batch_size: _Optional[int] = ..., timings_s: _Optional[_Mapping[str, float]] = ..., concepts: _Optional[_Mapping[str, Concept]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
