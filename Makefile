@@ -17,7 +17,7 @@ $(INSTALLED): requirements.txt requirements-data.txt client/pyproject.toml
 
 ## Build the default model archives (trains once, then cached; rebuilt only when their inputs change).
 models: $(INSTALLED)
-	$(BIN)/python -m model_store.recipes.build sentiment topics
+	$(BIN)/python -m model_store.recipes.build sentiment topics fashion
 
 ## Serve the default models in the background and print how to call them.
 run: $(INSTALLED)

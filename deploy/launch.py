@@ -24,7 +24,7 @@ from string import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 # What `make run` serves; the Makefile's `models` target builds the same archives.
-DEFAULT_MODELS = ["sentiment=sentiment.mar", "topics=topics.mar"]
+DEFAULT_MODELS = ["sentiment=sentiment.mar", "topics=topics.mar", "fashion=fashion.mar"]
 TEMPLATE = Path(__file__).with_name("config.properties")
 METRICS_CONFIG = Path(__file__).with_name("metrics.yaml")
 

@@ -169,7 +169,7 @@ class HandlerMetrics:
             requests.update((method, result) for method in methods)
             if result == "ok":
                 answered.update(methods)
-                tokens.append(len(outcome["tokens"]))
+                tokens.append(len(outcome["tokens"]) if "tokens" in outcome else math.prod(outcome["patches"]["grid"]))
         for (method, result), count in requests.items():
             self.requests.add_or_update(count, [self.model, method, result])
         for method, count in answered.items():

@@ -44,3 +44,8 @@ def torchserve(tmp_path_factory) -> Iterator[ServedModel]:
 @pytest.fixture
 def topics(torchserve: ServedModel) -> ModelView:
     return ModelView(torchserve, "topics")
+
+
+@pytest.fixture
+def fashion_model(torchserve: ServedModel) -> ModelView:
+    return ModelView(torchserve, "fashion")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from attnserve.capture import PROBE
-from attnserve.methods import REGISTRY
+from attnserve.methods import METHOD_NEEDS
 from deploy.launch import ROOT, Ports
 from handlers.metrics import LATENCY_BUCKETS_S, PREDICT
 
@@ -117,7 +117,8 @@ def since(aggregate: str, selector: str, start: float) -> str:
 
 
 def test_p95_per_method_and_bad_inputs_through_prometheus(torchserve, prometheus, capsys) -> None:
-    sent = {m: PER_PROBE_METHOD if PROBE in REGISTRY[m].needs else PER_METHOD for m in REGISTRY} | {PREDICT: PER_METHOD}
+    sent = {m: PER_PROBE_METHOD if PROBE in needs else PER_METHOD for m, needs in METHOD_NEEDS.items()}
+    sent |= {PREDICT: PER_METHOD}
     methods = list(sent)
     time.sleep(1.5)  # one more scrape, so the value at `start` has none of this test's traffic
     start = time.time()

@@ -1,0 +1,109 @@
+"""The image codec of the explainer: PNG/JPEG in, ViT patches as the players.
+
+A request is the image's bytes (the default methods run) or a JSON object ``{"image": base64,
+"methods", "target", "concepts"}``. Players are the patch tokens 1..rows·cols, in row-major order;
+the response says which grid they form (``"patches": {"grid": [rows, cols]}``) and gives each
+method's scores as ``{"patches": [...]}``. The perturbation baselines are refused: their masking
+replaces tokens with ``[MASK]``, which has no counterpart among image patches.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from attnserve.capture import PROBE
+from attnserve.concepts.bank import CavBank
+from attnserve.errors import InvalidInput
+from attnserve.explain import Batch, Explainer, ModelInfo
+from attnserve.image import DecodedImage, ImageSpec, decode_image
+from attnserve.methods import METHOD_NEEDS
+from attnserve.request import check_fields, parse_settings
+
+FIELDS = ("image", "methods", "target", "concepts")
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    image: bytes
+    methods: tuple[str, ...]
+    target: int | None
+    options: dict[str, dict[str, int]] = field(default_factory=dict)  # always empty: no baselines for images
+    concepts: tuple[str, ...] = ()
+
+
+class ImageExplainer(Explainer[DecodedImage]):
+    """A ViT classifier; ``spec`` says how images are decoded and which limits a body must meet."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: ImageSpec,
+        info: ModelInfo,
+        default_methods: Sequence[str],
+        bank: CavBank | None = None,
+    ) -> None:
+        super().__init__(model, info, default_methods, bank=bank)
+        self.spec = spec
+
+    def parse(self, body: object, content_type: str | None) -> ImageRequest:
+        if isinstance(body, bytes | bytearray) and not _is_json(bytes(body), content_type):
+            return ImageRequest(bytes(body), self.default_methods, None, concepts=self._default_concepts())
+        if isinstance(body, bytes | bytearray):
+            try:
+                body = json.loads(bytes(body))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise InvalidInput(f"body is not valid JSON: {error}", "body") from None
+        if not isinstance(body, Mapping):
+            raise InvalidInput("body must be PNG/JPEG bytes or a JSON object with a base64 'image'", "body")
+        check_fields(body, FIELDS, "image")
+        settings = parse_settings(body, self.labels, self.default_methods, self.concepts)
+        for i, name in enumerate(settings["methods"]):
+            if PROBE in METHOD_NEEDS[name]:
+                raise InvalidInput(f"{name} masks tokens and is not available for images", f"methods[{i}]")
+        return ImageRequest(_base64(body["image"]), **settings)
+
+    def _default_concepts(self) -> tuple[str, ...]:
+        return self.concepts if "tcav" in self.default_methods else ()
+
+    def encode(self, request: ImageRequest) -> DecodedImage:
+        return decode_image(request.image, self.spec)
+
+    def players(self, item: DecodedImage) -> int:
+        rows, cols = item.grid
+        return rows * cols
+
+    def collate(self, items: list[DecodedImage]) -> Batch:
+        pixels = torch.stack([item.pixels for item in items])
+        width = self.players(items[0]) + 1
+        players = torch.ones((len(items), width), dtype=torch.bool)
+        players[:, 0] = False
+        return Batch({"pixel_values": pixels}, players, torch.ones_like(players))
+
+    def describe(self, item: DecodedImage) -> dict[str, Any]:
+        return {"patches": {"grid": list(item.grid)}}
+
+    def fold(self, item: DecodedImage, row: Tensor) -> dict[str, list[float]]:
+        """Token 1 + r·cols + c is patch (r, c); [CLS] at 0 is not listed."""
+        return {"patches": row[1 : self.players(item) + 1].double().tolist()}
+
+
+def _is_json(raw: bytes, content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or raw.lstrip().startswith(b"{")
+
+
+def _base64(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidInput(f"'image' must be a base64 string, got {type(value).__name__}", "image")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as error:
+        raise InvalidInput(f"'image' is not valid base64: {error}", "image") from None
