@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from torch import nn
 from transformers import PreTrainedTokenizerBase
@@ -46,18 +47,16 @@ class EvalModel:
         return len(encode_text(self.tokenizer, text, self.max_length).ids)
 
 
-def sentiment() -> EvalModel:
-    """The default demo model (model_store/recipes/sentiment.py), from its build cache (trained on a miss)."""
+def _from_recipe(recipe: ModuleType, held_out: list[tuple[str, int]], data: str) -> EvalModel:
+    """A text model from its build cache (trained on a miss) and its recipe's held-out split."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from model_store.recipes import sentiment as recipe
     from model_store.recipes.archive import cached_model
 
     key = recipe.model_key()
     model_dir, _ = cached_model(recipe.NAME, key, lambda out: recipe.train(out, key))
     card = json.loads((model_dir / "model_card.json").read_text())
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager")
-    _, held_out = recipe.split(recipe.load_examples(recipe.data_file()))
     return EvalModel(
         name=recipe.NAME,
         model=model.eval().requires_grad_(False),
@@ -65,10 +64,26 @@ def sentiment() -> EvalModel:
         max_length=recipe.TRAIN_CONFIG["max_length"],
         texts=[text for text, _ in held_out],
         description=(
-            f"{recipe.BASE_MODEL} fine-tuned on Rotten Tomatoes snippets (held-out accuracy "
-            f"{card['metrics']['accuracy']:.3f}); texts: the held-out split, in its seeded order"
+            f"all-MiniLM-L6-v2 fine-tuned on {data} (held-out accuracy {card['metrics']['accuracy']:.3f}); "
+            "texts: the held-out split, in its seeded order"
         ),
     )
 
 
-MODELS: dict[str, Callable[[], EvalModel]] = {"sentiment": sentiment}
+def sentiment() -> EvalModel:
+    """The default demo model (model_store/recipes/sentiment.py)."""
+    from model_store.recipes import sentiment as recipe
+
+    _, held_out = recipe.split(recipe.load_examples(recipe.data_file()))
+    return _from_recipe(recipe, held_out, "Rotten Tomatoes snippets")
+
+
+def topics() -> EvalModel:
+    """The 5-topic BBC News model (model_store/recipes/topics.py); articles are truncated to 128 tokens."""
+    from model_store.recipes import topics as recipe
+
+    _, held_out = recipe.split(recipe.load_articles())
+    return _from_recipe(recipe, held_out, "BBC News articles (5 topics)")
+
+
+MODELS: dict[str, Callable[[], EvalModel]] = {"sentiment": sentiment, "topics": topics}

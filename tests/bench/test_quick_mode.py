@@ -18,3 +18,11 @@ def test_quick_mode_writes_table_json_and_plot(tmp_path) -> None:
     assert report["settings"]["texts"] == 3 and len(report["per_text"]["forward_seconds"]) == 3
     assert report["pareto"] and set(report["pareto"]) <= set(names)
     assert (tmp_path / "sentiment_pareto.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_topics_plugs_in_with_its_held_out_articles() -> None:
+    from bench.eval.models import MODELS
+
+    topics = MODELS["topics"]()
+    assert len(topics.texts) == 425 and topics.model.config.num_labels == 5
+    assert topics.max_length == 128 and "BBC News" in topics.description
