@@ -21,6 +21,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from attnserve import AttnserveError, InvalidInput, ModelInfo, TextExplainer
 from attnserve.concepts import FILE_NAME, load_cavs
+from attnserve.concepts.global_scores import global_scores, parse_global
 from handlers.metrics import HandlerMetrics
 from handlers.proto_codec import INPUT_KEY, error_to_bytes, request_to_body, response_to_bytes
 
@@ -69,13 +70,37 @@ class TextExplainHandler:
         log.info("loaded %s v%s on %s", context.model_name, card["version"], device)
 
     def handle(self, data: list[dict], context) -> list[str | bytes]:
-        report = self.explainer.explain_batch([self._body(i, row, context) for i, row in enumerate(data)])
+        bodies = [self._body(i, row, context) for i, row in enumerate(data)]
+        outcomes: list[dict | AttnserveError | None] = [self._global(body) for body, _ in bodies]
+        rest = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        report = self.explainer.explain_batch([bodies[i] for i in rest])
         if self.metrics:
             self.metrics.record(report)
-        return [
-            self._encode(i, outcome, INPUT_KEY in row, context)
-            for i, (row, outcome) in enumerate(zip(data, report.outcomes, strict=True))
-        ]
+        for i, outcome in zip(rest, report.outcomes, strict=True):
+            outcomes[i] = outcome
+        rows = enumerate(zip(data, outcomes, strict=True))
+        return [self._encode(i, outcome, INPUT_KEY in row, context) for i, (row, outcome) in rows]
+
+    def _global(self, body: object) -> dict | AttnserveError | None:
+        """A JSON body with ``"texts"`` asks for global TCAV scores over those inputs (one target class);
+        answered on its own pass, since it is a whole set, not one input of the explain batch."""
+        if isinstance(body, (bytes, bytearray)):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                return None
+        if not isinstance(body, dict) or "texts" not in body:
+            return None
+        if self.explainer.bank is None:
+            return InvalidInput("this model ships no CAVs, so it has no global concept scores", "concepts")
+        try:
+            texts, target, names = parse_global(body, self.explainer.labels, self.explainer.concepts)
+            return global_scores(self.explainer, texts, target, names)
+        except AttnserveError as error:
+            return error
+        except Exception:  # one failed pass must not kill the worker
+            log.exception("global concept scores failed")
+            return AttnserveError("internal error while scoring concepts; see server log")
 
     @staticmethod
     def _encode(index: int, outcome: dict | AttnserveError, as_proto: bool, context) -> str | bytes:

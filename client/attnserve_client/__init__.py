@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         TimeoutError,
     )
     from attnserve_client.explanation import Attribution, Concept, ConceptLayer, Explanation, ModelRef, Span
+    from attnserve_client.global_scores import GlobalScores, LayerScore
 
 _EXPORTS = {
     "Client": "_client",
@@ -37,6 +38,8 @@ _EXPORTS = {
     "ConceptLayer": "explanation",
     "ModelRef": "explanation",
     "Span": "explanation",
+    "GlobalScores": "global_scores",
+    "LayerScore": "global_scores",
     "AttnserveClientError": "errors",
     "AuthError": "errors",
     "BadInputError": "errors",
@@ -55,6 +58,8 @@ __all__ = [
     "Concept",
     "ConceptLayer",
     "Explanation",
+    "GlobalScores",
+    "LayerScore",
     "ModelNotFoundError",
     "ModelRef",
     "ServerError",

@@ -20,8 +20,9 @@ from attnserve_client._grpc import AsyncGrpcTransport, GrpcTransport
 from attnserve_client._progress import Progress
 from attnserve_client._rest import AsyncRestTransport, RestTransport
 from attnserve_client.auth import TokenSource
-from attnserve_client.errors import AttnserveClientError
+from attnserve_client.errors import AttnserveClientError, BadInputError
 from attnserve_client.explanation import Explanation
+from attnserve_client.global_scores import GlobalScores
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_GRPC_TARGET = "127.0.0.1:7070"
@@ -101,6 +102,23 @@ class Client(_Shell):
         """Explain many texts with at most ``concurrency`` requests in flight; results keep input order."""
         calls, _ = make_calls(texts, methods, target, concepts, options)
         return self._run(calls, concurrency, progress)
+
+    def tcav_scores(self, texts: Sequence[str], target: str, concepts: Sequence[str] | None = None) -> GlobalScores:
+        """Global TCAV scores of ``concepts`` (default: all the model ships) over ``texts``, inputs of
+        class ``target``: per concept and layer, the share with positive sensitivity per CAV and its tests.
+        REST only: the answer is a whole set's table, which the gRPC explain message does not carry."""
+        if self.transport != "rest":
+            raise BadInputError("global TCAV scores are served over REST; use transport='rest'", field="transport")
+        body: dict[str, object] = {"texts": list(texts), "target": target}
+        if concepts is not None:
+            body["concepts"] = list(concepts)
+        attempt = 0
+        while True:
+            try:
+                return GlobalScores.from_dict(self._transport.post(body, self._settings.tokens.bearer()))
+            except AttnserveClientError as error:
+                time.sleep(self._settings.after_failure(error, attempt))
+                attempt += 1
 
     def _run(self, calls: list[Call], concurrency: int, progress: bool) -> list[Explanation]:
         if len(calls) == 1 and not progress:

@@ -127,15 +127,19 @@ def _explanation(data: object, status: str) -> Explanation:
         raise ServerError(f"the server's answer is not an explanation ({error!r})", status=status) from None
 
 
-def parse_rest(status_code: int, content: bytes) -> Explanation:
-    """A REST answer: the explanation, or the mapped error raised."""
+def parse_json(status_code: int, content: bytes) -> object:
+    """A REST answer's JSON, or the mapped error raised."""
     if status_code != 200:
         raise from_http(status_code, content)
     try:
-        data = json.loads(content)
+        return json.loads(content)
     except ValueError:
         raise ServerError(f"the server answered 200 with a body that is not JSON: {content[:200]!r}") from None
-    return _explanation(data, "HTTP 200")
+
+
+def parse_rest(status_code: int, content: bytes) -> Explanation:
+    """A REST answer: the explanation, or the mapped error raised."""
+    return _explanation(parse_json(status_code, content), "HTTP 200")
 
 
 def parse_prediction(prediction: bytes) -> Explanation:

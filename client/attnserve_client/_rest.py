@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import httpx
 
-from attnserve_client._core import Call, Settings, parse_rest, rest_body
+from attnserve_client._core import Call, Settings, parse_json, parse_rest, rest_body
 from attnserve_client.errors import AttnserveClientError, ServerUnavailableError, TimeoutError
 from attnserve_client.explanation import Explanation
 
@@ -36,6 +36,15 @@ class RestTransport:
         except httpx.TransportError as error:
             raise _failure(error, url) from None
         return parse_rest(response.status_code, response.content)
+
+    def post(self, body: dict[str, object], token: str | None) -> object:
+        """Any JSON body to the model's route, the JSON answer back (errors raised as for ``send``)."""
+        url = f"{self.url}/predictions/{self._settings.model}"
+        try:
+            response = self._http.post(url, json=body, headers=_headers(token))
+        except httpx.TransportError as error:
+            raise _failure(error, url) from None
+        return parse_json(response.status_code, response.content)
 
     def close(self) -> None:
         self._http.close()

@@ -2,6 +2,7 @@
 
     attnserve explain "A gorgeous, moving film." --method shapley_mutual [--grpc] [--json] [--html out.html]
     attnserve predict "A gorgeous, moving film."
+    attnserve tcav --target positive --texts-file texts.txt [--concept negation ...] [--png out.png]
 
 Server addresses default to ``ATTNSERVE_URL`` / ``ATTNSERVE_GRPC_TARGET`` (else TorchServe's local
 defaults); the token to ``--token``, ``--key-file``, ``ATTNSERVE_TOKEN`` or ``ATTNSERVE_KEY_FILE``.
@@ -24,8 +25,6 @@ from attnserve_client.views.terminal import use_color
 
 def _connection_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("text", help="the text to classify")
-    common.add_argument("--target", help="class to explain (a label, or an index); default: the predicted one")
     common.add_argument("--grpc", action="store_true", help="use gRPC instead of REST")
     common.add_argument("--url", default=os.environ.get("ATTNSERVE_URL", DEFAULT_URL), help="REST inference URL")
     common.add_argument(
@@ -39,6 +38,13 @@ def _connection_options() -> argparse.ArgumentParser:
     auth.add_argument("--key-file", type=Path, help="TorchServe key_file.json to read the inference key from")
     common.add_argument("--timeout", type=float, default=60.0, help="seconds per attempt (default: 60)")
     common.add_argument("--retries", type=int, default=3, help="retries when the server is unavailable")
+    return common
+
+
+def _text_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, parents=[_connection_options()])
+    common.add_argument("text", help="the text to classify")
+    common.add_argument("--target", help="class to explain (a label, or an index); default: the predicted one")
     common.add_argument("--json", action="store_true", help="print the JSON response instead of text")
     common.add_argument("--top", type=int, default=5, help="top words to list per method (default: 5)")
     common.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="terminal colors")
@@ -48,7 +54,7 @@ def _connection_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attnserve", description="Predictions and explanations from attnserve.")
     commands = parser.add_subparsers(dest="command", required=True)
-    common = _connection_options()
+    common = _text_options()
     explain = commands.add_parser("explain", parents=[common], help="label, probabilities and attributions")
     explain.add_argument(
         "--method", action="append", dest="methods", help="explanation method (repeatable); default: the model's"
@@ -63,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--html", type=Path, help="also write an HTML view to this file")
     commands.add_parser("predict", parents=[common], help="label and probabilities only")
+    tcav = commands.add_parser(
+        "tcav", parents=[_connection_options()], help="global TCAV scores of concepts over a set of texts"
+    )
+    tcav.add_argument("--target", required=True, help="the class the texts belong to (a label)")
+    tcav.add_argument("--concept", action="append", dest="concepts", help="concept (repeatable); default: all")
+    tcav.add_argument("--texts-file", type=Path, required=True, help="UTF-8 file, one input text per line")
+    tcav.add_argument("--png", type=Path, help="also write a bar plot (needs matplotlib)")
     return parser
 
 
@@ -108,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout,
         retries=args.retries,
     )
+    if args.command == "tcav":
+        return _tcav(client, args)
     methods = [] if args.command == "predict" else args.methods
     options = _options(getattr(args, "options", None))
     try:
@@ -121,4 +136,24 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "html", None):
         args.html.write_text(explanation.to_html(), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)
+    return 0
+
+
+def _tcav(client: Client, args: argparse.Namespace) -> int:
+    texts = [line.strip() for line in args.texts_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        with client:
+            scores = client.tcav_scores(texts, args.target, args.concepts)
+    except AttnserveClientError as error:
+        where = f" (field: {error.field})" if error.field else ""
+        print(f"error: {type(error).__name__}: {error.message}{where}", file=sys.stderr)
+        return 1
+    print(scores.table())
+    if args.png:
+        try:
+            args.png.write_bytes(scores.to_png())
+        except ImportError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.png}", file=sys.stderr)
     return 0
