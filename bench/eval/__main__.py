@@ -95,9 +95,18 @@ def main(argv: list[str] | None = None) -> int:
             "shapley_sampling permutations": args.permutations,
             "shap_partition max_evals": args.partition_evals
             if any(c.name == "shap_partition" for c in chosen)
-            else "not installed",
+            else "not run",
         },
+        "masking": subject.masking,
     }
+    if subject.refused:  # their budgets do not apply
+        for key in ("integrated_gradients steps", "kernel_shap samples", "shapley_sampling permutations"):
+            context["settings"].pop(key)
+        context["skipped"] = (
+            f"{', '.join(subject.refused)} and shap_partition: they mask players with [MASK], which has no "
+            "counterpart among image patches, so the image explainer refuses them. Patches are masked here "
+            "with black pixels, the Fashion-MNIST background."
+        )
     for path in write(args.out, args.model, context, measured, analyse(measured)):
         print(f"wrote {path}")
     return 0

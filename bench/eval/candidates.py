@@ -11,9 +11,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from attnserve import TextExplainer
+from attnserve.explain import Explainer
 from attnserve.methods import REGISTRY
-from bench.eval.models import EvalModel
+from bench.eval.models import EvalModel, ImageEvalModel
+
+Subject = EvalModel | ImageEvalModel
 
 RANDOM = "random"
 PARTITION = "shap_partition"
@@ -27,17 +29,17 @@ class Candidate:
     explain: Callable[[str, int], Tensor]  # (text, its index in the run) -> one score per token
 
 
-def served(explainer: TextExplainer, name: str, options: dict[str, dict[str, int]]) -> Candidate:
+def served(subject: Subject, explainer: Explainer, name: str, options: dict[str, dict[str, int]]) -> Candidate:
     body = {"methods": [name]} | ({"options": {name: options[name]}} if name in options else {})
 
     def explain(text: str, _index: int) -> Tensor:
-        (response,) = explainer.explain([(body | {"text": text}, None)])
-        return torch.tensor(response["attributions"][name]["tokens"])
+        (response,) = explainer.explain([(body | subject.body(text), None)])
+        return torch.tensor(response["attributions"][name][subject.scores_field])
 
     return Candidate(name, REGISTRY[name].signed, True, explain)
 
 
-def random_ranking(subject: EvalModel, seed: int) -> Candidate:
+def random_ranking(subject: Subject, seed: int) -> Candidate:
     def explain(text: str, index: int) -> Tensor:
         return torch.rand(subject.n_tokens(text), generator=torch.Generator().manual_seed(seed + index))
 
@@ -82,9 +84,10 @@ def shap_partition(subject: EvalModel, max_evals: int) -> Candidate | None:
     return Candidate(PARTITION, True, True, explain)
 
 
-def candidates(subject: EvalModel, explainer: TextExplainer, options: dict, partition_evals: int) -> list[Candidate]:
-    """Every registry method, the random ranking, and shap Partition where it is installed."""
-    chosen = [served(explainer, name, options) for name in REGISTRY]
+def candidates(subject: Subject, explainer: Explainer, options: dict, partition_evals: int) -> list[Candidate]:
+    """Every registry method the model's explainer serves, the random ranking, and shap Partition where it
+    is installed (text models only: for images it would stand for the refused perturbation baselines)."""
+    chosen = [served(subject, explainer, name, options) for name in REGISTRY if name not in subject.refused]
     chosen.append(random_ranking(subject, seed=0))
-    partition = shap_partition(subject, partition_evals)
+    partition = shap_partition(subject, partition_evals) if isinstance(subject, EvalModel) else None
     return chosen + ([partition] if partition else [])

@@ -58,6 +58,7 @@ def markdown(model: str, context: dict, measured: Measurements, analysis: Analys
         f"Machine: {machine['cpu']}, `nproc` = {machine['nproc']}, torch {machine['torch']} "
         f"(`torch.set_num_threads({machine['threads']})`), Python {machine['python']}; run {context['date']}.  ",
         "Settings: " + ", ".join(f"{key} {value}" for key, value in settings.items()) + ".",
+        *(["", f"Not run: {context['skipped']}"] if context.get("skipped") else []),
         "",
         "| method | scores | comp ↑ | Δ comp vs best | suff ↓ | Δ suff vs best | AOPC comp ↑ | AOPC suff ↓ "
         "| median ms | p90 ms | × forward | Pareto |",
@@ -73,7 +74,8 @@ def markdown(model: str, context: dict, measured: Measurements, analysis: Analys
     lines += [
         "",
         f"- **comp / suff**: the attention-Shapley paper's protocol, bins {_bins(PAPER_BINS)} % of the tokens, "
-        "k = ceil(n·k/100), tokens replaced by `[MASK]` ([CLS]/[SEP] kept), probability of the class predicted "
+        f"k = ceil(n·k/100), {context.get('masking', 'tokens replaced by `[MASK]` ([CLS]/[SEP] kept)')}, "
+        "probability of the class predicted "
         f"on the full text, divisor |K|+1 = {len(PAPER_BINS) + 1}. **AOPC**: ERASER's bins "
         f"{_bins(AOPC_BINS)} %, divisor |B|+1 = {len(AOPC_BINS) + 1}, same masking. Mean ± standard error over texts.",
         "- **scores**: *signed* methods are ranked by signed value, so the protocol meets the evidence *for* the "

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from attnserve import TextExplainer
+from attnserve.explain import Explainer
 from bench.eval.candidates import Candidate
 from bench.eval.metrics import METRICS, faithfulness
-from bench.eval.models import EvalModel
+from bench.eval.models import EvalModel, ImageEvalModel
 
 
 @dataclass
@@ -41,18 +41,18 @@ def timed(call, *args) -> tuple[object, float]:
 
 
 def measure(
-    subject: EvalModel, explainer: TextExplainer, candidates: list[Candidate], texts: list[str]
+    subject: EvalModel | ImageEvalModel, explainer: Explainer, candidates: list[Candidate], texts: list[str]
 ) -> Measurements:
     predict = {"methods": []}
     for candidate in candidates:  # warm-up: lazy imports, JIT compilation, allocator growth
         candidate.explain(texts[0], 0)
-    explainer.explain([(predict | {"text": texts[0]}, None)])
+    explainer.explain([(predict | subject.body(texts[0]), None)])
     records = [Record(c.name, c.signed, c.timed) for c in candidates]
     forward_seconds = []
     bar = tqdm(texts, desc=f"eval {subject.name}", unit="text")
     for index, text in enumerate(bar):
         row = subject.row(text)
-        forward_seconds.append(timed(explainer.explain, [(predict | {"text": text}, None)])[1])
+        forward_seconds.append(timed(explainer.explain, [(predict | subject.body(text), None)])[1])
         for candidate, record in zip(candidates, records, strict=True):
             bar.set_postfix_str(candidate.name)
             scores, seconds = timed(candidate.explain, text, index)
