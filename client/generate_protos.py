@@ -24,16 +24,17 @@ from grpc_tools import protoc
 
 PROTOS = Path(__file__).resolve().parent.parent / "protos"
 OUT = Path(__file__).resolve().parent / "attnserve_client" / "proto"
-WITH_SERVICES = ["torchserve/inference.proto", "torchserve/management.proto"]
-MESSAGES_ONLY = ["attnserve/v1/explanation.proto"]
+# Messages and descriptors only: the SDK binds the one unary Predictions call from inference_pb2's service
+# descriptor (attnserve_client/_grpc.py), so grpcio-tools' *_pb2_grpc modules, whose server base classes
+# are NotImplementedError placeholders and which also expose the worker-killing StreamPredictions, are
+# not generated.
+PROTO_FILES = ["torchserve/inference.proto", "torchserve/management.proto", "attnserve/v1/explanation.proto"]
 # protoc writes `from torchserve import inference_pb2`; the stubs live flat in one package instead.
 LOCAL_IMPORT = re.compile(r"^from (?:torchserve|attnserve\.v1) import ", re.MULTILINE)
 
 
-def _protoc(includes: list[Path], out: Path, files: list[str], grpc: bool) -> None:
+def _protoc(includes: list[Path], out: Path, files: list[str]) -> None:
     args = ["protoc", *(f"-I{path}" for path in includes), f"--python_out={out}", f"--pyi_out={out}"]
-    if grpc:
-        args.append(f"--grpc_python_out={out}")
     if protoc.main([*args, *files]) != 0:
         raise RuntimeError(f"protoc failed on {files}")
 
@@ -48,8 +49,7 @@ def generate(out: Path) -> list[Path]:
         includes = [PROTOS, scratch_path / "include", Path(str(resources.files("grpc_tools") / "_proto"))]
         raw = scratch_path / "raw"
         raw.mkdir()
-        _protoc(includes, raw, WITH_SERVICES, grpc=True)
-        _protoc(includes, raw, MESSAGES_ONLY, grpc=False)
+        _protoc(includes, raw, PROTO_FILES)
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for source in sorted(raw.rglob("*.py*")):
