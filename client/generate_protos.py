@@ -26,7 +26,7 @@ PROTOS = Path(__file__).resolve().parent.parent / "protos"
 OUT = Path(__file__).resolve().parent / "attnserve_client" / "proto"
 # Messages and descriptors only: the SDK binds the one unary Predictions call from inference_pb2's service
 # descriptor (attnserve_client/_grpc.py), so grpcio-tools' *_pb2_grpc modules, whose server base classes
-# are NotImplementedError placeholders and which also expose the worker-killing StreamPredictions, are
+# only raise "not implemented" and which also expose the worker-killing StreamPredictions, are
 # not generated.
 PROTO_FILES = ["torchserve/inference.proto", "torchserve/management.proto", "attnserve/v1/explanation.proto"]
 # protoc writes `from torchserve import inference_pb2`; the stubs live flat in one package instead.
