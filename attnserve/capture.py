@@ -32,10 +32,13 @@ VALUE_GRAD_LAYERS = "value_grad_layers"  # per layer, mean over heads of (A ⊙ 
 CLS_ATTN_LAYERS = "cls_attn_layers"  # per layer, mean over heads of the [CLS] row of A
 # per layer of ConceptSettings, ∂y/∂h_t projected onto each concept direction (h: the block's output)
 CONCEPT_GRAD_LAYERS = "concept_grad_layers"
+# signed per-token signals of the logit's gradient, [B, T, S] (layout: ``signal_names``)
+TOKEN_SIGNALS = "token_signals"
 PROBE = "probe"  # the model and inputs again (attnserve.probe.Probe), for path and perturbation methods
+AMORTIZER = "amortizer"  # the model's learned explainer, handed back like the probe hands back the model
 MAP_NEEDS = frozenset({ATTN, ATTN_GRAD, ATTN_LAYERS, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS, CLS_ATTN_LAYERS})
-NEEDS = MAP_NEEDS | {PROBE, CONCEPT_GRAD_LAYERS}
-GRAD_NEEDS = frozenset({ATTN_GRAD, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS, CONCEPT_GRAD_LAYERS})
+NEEDS = MAP_NEEDS | {PROBE, CONCEPT_GRAD_LAYERS, TOKEN_SIGNALS, AMORTIZER}
+GRAD_NEEDS = frozenset({ATTN_GRAD, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS, CONCEPT_GRAD_LAYERS, TOKEN_SIGNALS})
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class Capture:
     value_grad_layers: Tensor | None = None  # [L, B, T, T]
     cls_attn_layers: Tensor | None = None  # [L, B, T]
     concept_grad_layers: Tensor | None = None  # [len(ConceptSettings.layers), B, T, C]
+    token_signals: Tensor | None = None  # [B, T, S]
     probe: Probe | None = None
+    amortizer: nn.Module | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -131,6 +136,60 @@ class _ConceptRecorder:
         ]
 
 
+def signal_names(attention_layers: int, blocks: int) -> list[str]:
+    """What each channel of ``token_signals`` holds, in order. With A_l the attention of layer l
+    (heads h, queries i, keys j), g = ∂y/∂(·) for the explained logit y, and h_l the output of block l
+    (h_0: the embeddings):
+
+    - ``attn_grad_in.l``: mean_h Σ_i (A ⊙ g)_{h,ij}, the first-order effect on y of all attention that
+      token j receives (signed, unlike Grad-Att, which keeps only the positive part);
+    - ``attn_grad_cls.l``: mean_h (A ⊙ g)_{h,0j}, the same for what the [CLS] row reads from j;
+    - ``grad_x_hidden.l``: g_l · h_l, gradient × input at block l's output (signed);
+    - ``grad_norm.l``: ‖g_l‖, how sensitive y is to token j's state at that depth.
+    """
+    names = [f"attn_grad_in.{layer}" for layer in range(attention_layers)]
+    names += [f"attn_grad_cls.{layer}" for layer in range(attention_layers)]
+    names += [f"grad_x_hidden.{block}" for block in range(blocks + 1)]
+    names += [f"grad_norm.{block}" for block in range(blocks + 1)]
+    return names
+
+
+def model_signal_names(model: nn.Module) -> list[str]:
+    """``signal_names`` for ``model``'s depth."""
+    return signal_names(len(attention_modules(model)), len(recorded_modules(model, "hidden_states")))
+
+
+class _SignalRecorder:
+    """Tensor hooks on the embeddings and each block's output that reduce its gradient [B, T, D] to
+    two numbers per token the moment it exists, like ``_ConceptRecorder`` (same pass, nothing kept)."""
+
+    def __init__(self, blocks: int) -> None:
+        self.found: list[Tensor | None] = [None] * (blocks + 1)
+
+    def watch(self, slot: int, output: Tensor | tuple) -> None:
+        hidden = output[0] if isinstance(output, tuple) else output
+        hidden.register_hook(partial(self.on_grad, slot, hidden.detach()))
+
+    def on_grad(self, slot: int, hidden: Tensor, grad: Tensor) -> None:
+        grad = grad.float()
+        self.found[slot] = torch.stack([(grad * hidden.float()).sum(-1), grad.norm(dim=-1)], -1)
+
+    def hooks(self, model: nn.Module) -> list:
+        blocks = recorded_modules(model, "hidden_states")
+        return [
+            block.register_forward_hook(lambda _m, _a, out, i=slot: self.watch(i, out))
+            for slot, block in enumerate(blocks, start=1)
+        ]
+
+    def results(self, attention: Tensor) -> Tensor:
+        """attention: [B, T, 2·L] from ``_Recorder`` -> [B, T, S] in ``signal_names`` order. A ViT's input
+        embeddings are its patches only: its [CLS] (position 0) gets zeros in that slot."""
+        missing = attention.shape[1] - self.found[0].shape[1]
+        self.found[0] = nn.functional.pad(self.found[0], (0, 0, missing, 0))
+        blocks = torch.stack(self.found, -1)  # [B, T, 2, blocks + 1]
+        return torch.cat([attention, blocks[:, :, 0], blocks[:, :, 1]], -1)
+
+
 class _Recorder:
     """Hook callbacks that fold each layer's maps into what ``needs`` asks for, as they appear."""
 
@@ -174,10 +233,15 @@ class _Recorder:
             self.layers[ATTN_GRAD_LAYERS][layer] = edges.mean(1)
         if VALUE_GRAD_LAYERS in self.needs:
             self.layers[VALUE_GRAD_LAYERS][layer] = (edges * self.value_norms[layer][:, :, None, :]).mean(1)
+        if TOKEN_SIGNALS in self.needs:
+            signed = weights.float() * grad.float()  # [B, H, T, T]
+            self.layers[TOKEN_SIGNALS][layer] = torch.stack([signed.sum(2).mean(1), signed[:, :, 0].mean(1)], -1)
 
     def results(self) -> dict[str, Tensor]:
         found = {key: value / self.maps for key, value in self.sums.items()}
-        found.update({key: torch.stack(maps) for key, maps in self.layers.items()})
+        found.update({key: torch.stack(maps) for key, maps in self.layers.items() if key != TOKEN_SIGNALS})
+        if TOKEN_SIGNALS in self.layers:  # [L, B, T, 2] -> [B, T, 2·L]: every layer's first signal, then the second
+            found[TOKEN_SIGNALS] = torch.stack(self.layers[TOKEN_SIGNALS], -1).flatten(-2)
         return found
 
 
@@ -189,12 +253,14 @@ def capture(
     targets: Sequence[int | None] | None = None,
     probe: ProbeSettings | None = None,
     concepts: ConceptSettings | None = None,
+    amortizer: nn.Module | None = None,
 ) -> Capture:
     """Run the batch once and collect what ``needs`` names (a subset of ``NEEDS``).
 
     ``targets[i]`` is the class explained for row i; ``None`` means the predicted class. The ``probe``
     need also takes ``probe`` settings: the capture then hands the model back, with the resolved targets;
-    the concept-gradient need takes ``concepts``, the directions to project onto.
+    the concept-gradient need takes ``concepts``, the directions to project onto; the amortizer need
+    takes the ``amortizer`` to hand back.
     """
     needs = frozenset(needs)
     if needs - NEEDS:
@@ -203,8 +269,10 @@ def capture(
         raise ValueError("the probe need takes probe settings")
     if CONCEPT_GRAD_LAYERS in needs and concepts is None:
         raise ValueError("the concept-gradient need takes concept settings")
+    if AMORTIZER in needs and amortizer is None:
+        raise ValueError("the amortizer need takes an amortizer")
     want_grad = bool(needs & GRAD_NEEDS)
-    map_needs = needs & MAP_NEEDS
+    map_needs = needs & (MAP_NEEDS | {TOKEN_SIGNALS})
     hooks = []
     if map_needs:
         _check_eager(model)
@@ -221,11 +289,16 @@ def capture(
     concept_recorder = _ConceptRecorder(concepts) if CONCEPT_GRAD_LAYERS in needs else None
     if concept_recorder:
         hooks.extend(concept_recorder.hooks(model))
+    signal_recorder = _SignalRecorder(len(recorded_modules(model, "hidden_states"))) if TOKEN_SIGNALS in needs else None
+    if signal_recorder:
+        hooks.extend(signal_recorder.hooks(model))
     leaf: dict[str, Tensor] = {}
 
     def make_leaf(_module: nn.Module, _args: tuple, output: Tensor) -> Tensor:
         # Gradients start from the embeddings, so parameters never need (or accumulate) .grad.
         leaf["embeddings"] = output.detach().requires_grad_(True)
+        if signal_recorder:
+            signal_recorder.watch(0, leaf["embeddings"])
         return leaf["embeddings"]
 
     if want_grad:
@@ -252,6 +325,8 @@ def capture(
         players=players,
         probe=Probe(model, inputs, players, chosen, probe) if PROBE in needs else None,
         concept_grad_layers=torch.stack(concept_recorder.found) if concept_recorder else None,
+        token_signals=signal_recorder.results(found[TOKEN_SIGNALS]) if signal_recorder else None,
+        amortizer=amortizer if AMORTIZER in needs else None,
         timings_s=timings,
         **{key: found.get(key) for key in MAP_NEEDS},
     )

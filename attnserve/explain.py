@@ -23,6 +23,7 @@ from attnserve.concepts.bank import CavBank
 from attnserve.concepts.online import BatchConcepts
 from attnserve.errors import AttnserveError, InvalidInput
 from attnserve.methods import METHOD_NEEDS, OPTION_DEFAULTS, REGISTRY, TCAV
+from attnserve.methods.amortized import NAME as AMORTIZED
 from attnserve.methods.baselines import DEFAULT_MAX_FORWARD_PASSES, check_budget
 from attnserve.probe import ProbeSettings
 from attnserve.request import ExplainRequest, parse_options
@@ -66,7 +67,8 @@ class Explainer(ABC, Generic[Item]):
     ``method_options`` overrides ``OPTION_DEFAULTS`` for requests that leave an option out, and
     ``max_forward_passes`` bounds what one request's baselines may cost (``baselines.forward_passes``);
     beyond it the request gets a 400 naming the option to lower. ``bank``: the model's CAVs, without
-    which ``tcav`` is a 400.
+    which ``tcav`` is a 400; ``amortizer``: the model's learned explainer
+    (``attnserve.methods.amortized``), without which ``amortized_shapley`` is a 400.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Explainer(ABC, Generic[Item]):
         method_options: Mapping[str, Mapping[str, int]] | None = None,
         max_forward_passes: int | None = None,
         bank: CavBank | None = None,
+        amortizer: nn.Module | None = None,
     ) -> None:
         self.model = model.eval().requires_grad_(False)
         self.info = info
@@ -85,6 +88,7 @@ class Explainer(ABC, Generic[Item]):
         self.concepts = tuple(bank.concepts) if bank else ()
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.device = next(model.parameters()).device
+        self.amortizer = amortizer.to(self.device) if amortizer is not None else None
         try:
             configured = parse_options(method_options, "method_options", list(OPTION_DEFAULTS))
         except InvalidInput as error:
@@ -154,6 +158,9 @@ class Explainer(ABC, Generic[Item]):
 
     def _resolve_options(self, request: Any, n: int) -> Any:
         """The request with every option of the baselines it runs filled in, within the budget."""
+        if AMORTIZED in request.methods and self.amortizer is None:
+            where = f"methods[{list(request.methods).index(AMORTIZED)}]"
+            raise InvalidInput(f"this model's archive has no learned explainer, so it cannot run {AMORTIZED}", where)
         options = {
             name: {**self.option_defaults[name], **request.options.get(name, {})}
             for name in request.methods
@@ -177,6 +184,7 @@ class Explainer(ABC, Generic[Item]):
             [r.target for r in requests],
             self.probe_settings(requests),
             concepts.settings() if concepts else None,
+            self.amortizer,
         )
         report.timings_s.update(result.timings_s)
         scores = {}

@@ -49,8 +49,9 @@ class ImageExplainer(Explainer[DecodedImage]):
         info: ModelInfo,
         default_methods: Sequence[str],
         bank: CavBank | None = None,
+        amortizer: nn.Module | None = None,
     ) -> None:
-        super().__init__(model, info, default_methods, bank=bank)
+        super().__init__(model, info, default_methods, bank=bank, amortizer=amortizer)
         self.spec = spec
 
     def parse(self, body: object, content_type: str | None) -> ImageRequest:

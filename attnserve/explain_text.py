@@ -28,8 +28,9 @@ class TextExplainer(Explainer[EncodedText]):
         method_options: Mapping[str, Mapping[str, int]] | None = None,
         max_forward_passes: int | None = None,
         bank: CavBank | None = None,
+        amortizer: nn.Module | None = None,
     ) -> None:
-        super().__init__(model, info, default_methods, method_options, max_forward_passes, bank)
+        super().__init__(model, info, default_methods, method_options, max_forward_passes, bank, amortizer)
         self.tokenizer = tokenizer
         self.max_length = max_length
 

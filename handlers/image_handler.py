@@ -19,6 +19,7 @@ from attnserve import InvalidInput, ModelInfo
 from attnserve.concepts import FILE_NAME, load_cavs
 from attnserve.explain_image import ImageExplainer
 from attnserve.image import MAX_BYTES, MAX_PIXELS, ImageSpec
+from attnserve.methods.amortized import find_amortizer
 from handlers.metrics import HandlerMetrics
 from handlers.proto_codec import INPUT_KEY
 from handlers.text_handler import TextExplainHandler, select_device
@@ -45,6 +46,7 @@ class ImageExplainHandler(TextExplainHandler):
             ModelInfo(context.model_name, str(card["version"])),
             default_methods=settings.get("default_methods", ["shapley_mutual", "grad_shapley_mutual"]),
             bank=load_cavs(model_dir / FILE_NAME) if (model_dir / FILE_NAME).exists() else None,
+            amortizer=find_amortizer(model_dir, model),
         )
         self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None
         self.initialized = True

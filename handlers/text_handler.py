@@ -22,6 +22,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from attnserve import AttnserveError, InvalidInput, ModelInfo, TextExplainer
 from attnserve.concepts import FILE_NAME, load_cavs
 from attnserve.concepts.global_scores import global_scores, parse_global
+from attnserve.methods.amortized import find_amortizer
 from handlers.metrics import HandlerMetrics
 from handlers.proto_codec import INPUT_KEY, error_to_bytes, request_to_body, response_to_bytes
 
@@ -63,6 +64,7 @@ class TextExplainHandler:
             method_options=settings.get("method_options"),
             max_forward_passes=settings.get("max_forward_passes"),
             bank=load_cavs(model_dir / FILE_NAME) if (model_dir / FILE_NAME).exists() else None,
+            amortizer=find_amortizer(model_dir, model),
         )
         # A TorchServe worker always passes its metrics cache; an in-process test may pass none.
         self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None

@@ -12,7 +12,9 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from attnserve import ModelInfo, TextExplainer
+from attnserve.capture import model_signal_names
 from attnserve.concepts import RANDOM, CavBank, CavSet
+from attnserve.methods.amortized import AmortizedShapley, HeadConfig
 
 LABELS = ["negative", "positive"]
 CONCEPTS = ["negation", "positive_words", "sports"]
@@ -47,6 +49,14 @@ def tiny_bert(tokenizer) -> BertForSequenceClassification:
     return make_tiny_bert(tokenizer.vocab_size)
 
 
+def make_amortizer(model: torch.nn.Module, seed: int = 0) -> AmortizedShapley:
+    """An untrained (seeded) learned explainer shaped for ``model``: what the invariance checks need;
+    tests/recipes/test_amortized_build.py trains real ones."""
+    torch.manual_seed(seed)
+    config = HeadConfig(tuple(model_signal_names(model)), model.config.num_hidden_layers, hidden=16)
+    return AmortizedShapley(config).eval().requires_grad_(False)
+
+
 @pytest.fixture(scope="session")
 def explainer(tiny_bert, tokenizer) -> TextExplainer:
     return TextExplainer(
@@ -55,6 +65,7 @@ def explainer(tiny_bert, tokenizer) -> TextExplainer:
         ModelInfo("tiny", "0"),
         max_length=64,
         default_methods=["shapley_mutual", "grad_shapley_mutual"],
+        amortizer=make_amortizer(tiny_bert),
     )
 
 

@@ -1,11 +1,11 @@
 """Every explanation method, by name."""
 
 from attnserve.capture import CLS_ATTN_LAYERS, CONCEPT_GRAD_LAYERS
-from attnserve.methods import baselines, relevance, shapley
+from attnserve.methods import amortized, baselines, relevance, shapley
 from attnserve.methods.baselines import OPTION_DEFAULTS
 from attnserve.methods.registry import Method, build_registry
 
-REGISTRY: dict[str, Method] = build_registry(shapley.METHODS, relevance.METHODS, baselines.METHODS)
+REGISTRY: dict[str, Method] = build_registry(shapley.METHODS, relevance.METHODS, amortized.METHODS, baselines.METHODS)
 # Concept sensitivity (attnserve.concepts.online): asked for in ``methods`` like the others, but answered
 # per concept and layer under the response's "concepts", so it is no per-token Method.
 TCAV = "tcav"

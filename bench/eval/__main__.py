@@ -1,10 +1,11 @@
 """Evaluate every explanation method on a model's held-out texts: faithfulness and cost, side by side.
 
-    .venv/bin/python -m bench.eval [--model sentiment] [--quick] [--count N] [--out DIR] ...
+    .venv/bin/python -m bench.eval [--model sentiment] [--quick] [--count N] [--methods a,b] [--out DIR] ...
 
 Full run (``make eval``): 100 texts, IG 50 steps, KernelSHAP 200 samples, Shapley sampling 25
 permutations, shap Partition 500 evaluations; writes docs/eval/<model>.{md,json} and <model>_pareto.png.
 ``--quick`` (CI) runs a few texts with small budgets into var/eval-quick/ so it never overwrites docs/.
+``--methods`` measures only the named candidates, to rerun one method without paying for the others.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from bench.eval.candidates import candidates
+from bench.eval.candidates import NAMES, candidates
 from bench.eval.models import MODELS
 from bench.eval.report import write
 from bench.eval.run import measure
@@ -28,6 +29,23 @@ from bench.eval.stats import analyse
 FULL = {"count": 100, "steps": 50, "samples": 200, "permutations": 25, "partition_evals": 500, "out": "docs/eval"}
 QUICK = {"count": 4, "steps": 4, "samples": 24, "permutations": 2, "partition_evals": 40, "out": "var/eval-quick"}
 MAX_FORWARD_PASSES = 1_000_000  # the harness sets its budgets explicitly; the serving budget does not apply
+BUDGETS = {  # setting -> (the candidate it applies to, its option), so a budget shows only where it was spent
+    "integrated_gradients steps": ("integrated_gradients", "steps"),
+    "kernel_shap samples": ("kernel_shap", "samples"),
+    "shapley_sampling permutations": ("shapley_sampling", "permutations"),
+    "shap_partition max_evals": ("shap_partition", "partition_evals"),
+}
+
+
+def method_names(value: str) -> list[str]:
+    """A comma-separated list of candidate names, checked here so a typo fails before the model loads."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; known: {', '.join(NAMES)}"
+        )
+    return list(dict.fromkeys(names))
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -41,6 +59,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--partition-evals", type=int, help="shap Partition max_evals (full: 500)")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads for everything timed (default 1: stable on shared cores)"
+    )
+    parser.add_argument(
+        "--methods",
+        type=method_names,
+        help=f"comma-separated candidates to measure (default: all the model runs); known: {', '.join(NAMES)}",
     )
     parser.add_argument("--out", type=Path, help="output folder (full: docs/eval)")
     args = parser.parse_args(argv)
@@ -79,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         "kernel_shap": {"samples": args.samples},
         "shapley_sampling": {"permutations": args.permutations},
     }
-    chosen = candidates(subject, explainer, options, args.partition_evals)
+    chosen = candidates(subject, explainer, options, args.partition_evals, args.methods or NAMES)
+    run = [c.name for c in chosen]
+    if args.methods and (missing := [name for name in args.methods if name not in run]):
+        raise SystemExit(f"python -m bench.eval: error: --methods: {args.model} cannot run {', '.join(missing)}")
     measured = measure(subject, explainer, chosen, subject.texts[: args.count])
     shown = shlex.join(argv if argv is not None else sys.argv[1:])
     context = {
@@ -90,18 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "settings": {
             "texts": len(measured.texts),
-            "integrated_gradients steps": args.steps,
-            "kernel_shap samples": args.samples,
-            "shapley_sampling permutations": args.permutations,
-            "shap_partition max_evals": args.partition_evals
-            if any(c.name == "shap_partition" for c in chosen)
-            else "not run",
+            **{key: getattr(args, option) for key, (method, option) in BUDGETS.items() if method in run},
+            "methods": run,
         },
         "masking": subject.masking,
     }
-    if subject.refused:  # their budgets do not apply
-        for key in ("integrated_gradients steps", "kernel_shap samples", "shapley_sampling permutations"):
-            context["settings"].pop(key)
+    if subject.refused:
         context["skipped"] = (
             f"{', '.join(subject.refused)} and shap_partition: they mask players with [MASK], which has no "
             "counterpart among image patches, so the image explainer refuses them. Patches are masked here "

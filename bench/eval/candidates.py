@@ -4,7 +4,7 @@ external reference where shap is installed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +19,7 @@ Subject = EvalModel | ImageEvalModel
 
 RANDOM = "random"
 PARTITION = "shap_partition"
+NAMES = (*REGISTRY, RANDOM, PARTITION)  # what ``--methods`` may name
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,20 @@ def shap_partition(subject: EvalModel, max_evals: int) -> Candidate | None:
     return Candidate(PARTITION, True, True, explain)
 
 
-def candidates(subject: Subject, explainer: Explainer, options: dict, partition_evals: int) -> list[Candidate]:
-    """Every registry method the model's explainer serves, the random ranking, and shap Partition where it
-    is installed (text models only: for images it would stand for the refused perturbation baselines)."""
-    chosen = [served(subject, explainer, name, options) for name in REGISTRY if name not in subject.refused]
-    chosen.append(random_ranking(subject, seed=0))
-    partition = shap_partition(subject, partition_evals) if isinstance(subject, EvalModel) else None
+def candidates(
+    subject: Subject, explainer: Explainer, options: dict, partition_evals: int, methods: Collection[str] = NAMES
+) -> list[Candidate]:
+    """Of ``methods``: every registry method the model's explainer serves, the random ranking, and shap
+    Partition where it is installed (text models only: for images it would stand for the refused
+    perturbation baselines)."""
+    chosen = [
+        served(subject, explainer, name, options)
+        for name in REGISTRY
+        if name in methods and name not in subject.refused
+    ]
+    if RANDOM in methods:
+        chosen.append(random_ranking(subject, seed=0))
+    partition = (
+        shap_partition(subject, partition_evals) if PARTITION in methods and isinstance(subject, EvalModel) else None
+    )
     return chosen + ([partition] if partition else [])

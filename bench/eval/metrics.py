@@ -8,6 +8,10 @@
   At k = 0 comprehensiveness masks nothing (its term is 0) and sufficiency masks every token.
 - ERASER AOPC (DeYoung et al. 2020): the same two sums over B = {1, 5, 10, 20, 50} %, divisor |B|+1,
   with the same ceil rule, so every bin masks at least one token.
+- Deletion comprehensiveness ``comp_del``: the paper's comp with the top k word pieces *deleted* (the
+  sequence shorter, every other token kept in order) instead of replaced by [MASK], so that a method
+  is not rewarded for tracking how this model reacts to [MASK] alone. Image patches cannot be removed
+  from the grid, so image rows have no ``comp_del``.
 
 A ranking is by value, highest first: signed scores rank the evidence *for* the predicted class first;
 unsigned scores (attention) rank importance whatever its direction.
@@ -18,13 +22,13 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from attnserve.probe import Row
+from bench.eval.models import PatchRow
 
 PAPER_BINS = (0, 10, 20, 50)
 AOPC_BINS = (1, 5, 10, 20, 50)
-METRICS = ("comp", "suff", "aopc_comp", "aopc_suff")
 
 
 def top(scores: Tensor, percent: int) -> Tensor:
@@ -33,8 +37,9 @@ def top(scores: Tensor, percent: int) -> Tensor:
     return torch.topk(scores, k).indices
 
 
-def faithfulness(row: Row, scores: Tensor) -> dict[str, float]:
-    """scores: [n], one per player of ``row`` -> the four metrics, from one batched forward pass."""
+def faithfulness(row: Row | PatchRow, scores: Tensor) -> dict[str, float]:
+    """scores: [n], one per player of ``row`` -> the masking metrics from one batched forward pass, and
+    ``comp_del`` from a second one where the row is text."""
     bins = (*PAPER_BINS, *AOPC_BINS)
     removed = torch.ones(len(bins), row.n, dtype=torch.bool)
     kept = torch.zeros(len(bins), row.n, dtype=torch.bool)
@@ -47,9 +52,40 @@ def faithfulness(row: Row, scores: Tensor) -> dict[str, float]:
     drop = probabilities[0] - probabilities[1:]
     comp_drop, suff_drop = drop[: len(bins)], drop[len(bins) :]
     paper, aopc = slice(0, len(PAPER_BINS)), slice(len(PAPER_BINS), len(bins))
-    return {
+    metrics = {
         "comp": float(comp_drop[paper].sum()) / (len(PAPER_BINS) + 1),
         "suff": float(suff_drop[paper].sum()) / (len(PAPER_BINS) + 1),
         "aopc_comp": float(comp_drop[aopc].sum()) / (len(AOPC_BINS) + 1),
         "aopc_suff": float(suff_drop[aopc].sum()) / (len(AOPC_BINS) + 1),
     }
+    if isinstance(row, Row):
+        metrics["comp_del"] = deletion_comprehensiveness(row, scores)
+    return metrics
+
+
+def deletion_comprehensiveness(row: Row, scores: Tensor) -> float:
+    """Σ_k [p(x) − p(x with its top k deleted)] / (|K|+1) over PAPER_BINS (higher is better)."""
+    probabilities = deleted_probabilities(row, scores, PAPER_BINS)
+    return float((probabilities[0] - probabilities[1:]).sum()) / (len(PAPER_BINS) + 1)
+
+
+def deleted_probabilities(row: Row, scores: Tensor, bins: tuple[int, ...]) -> Tensor:
+    """[1 + len(bins)] target probabilities (float64, CPU): the full text, then the text with each bin's
+    top-ranked players deleted. The shortened sequences are right-padded into one batch; a padded
+    position is unseen behind its zero attention mask, so each row scores as it would alone."""
+    players = row.players.nonzero().squeeze(-1)
+    keeps = [torch.ones_like(row.players)]
+    for percent in bins:
+        keep = torch.ones_like(row.players)
+        keep[players[top(scores.float(), percent).to(players.device)]] = False
+        keeps.append(keep)
+    pad_id = getattr(row.model.config, "pad_token_id", None) or 0
+    batch = {
+        key: nn.utils.rnn.pad_sequence(
+            [value[0, keep] for keep in keeps], batch_first=True, padding_value=pad_id if key == "input_ids" else 0
+        )
+        for key, value in row.inputs.items()
+    }
+    with torch.inference_mode():
+        logits = row.model(**batch).logits
+    return logits.float().softmax(-1)[:, row.target].double().cpu()

@@ -57,18 +57,20 @@ def markdown(model: str, context: dict, measured: Measurements, analysis: Analys
         f"Command: `{context['command']}`  ",
         f"Machine: {machine['cpu']}, `nproc` = {machine['nproc']}, torch {machine['torch']} "
         f"(`torch.set_num_threads({machine['threads']})`), Python {machine['python']}; run {context['date']}.  ",
-        "Settings: " + ", ".join(f"{key} {value}" for key, value in settings.items()) + ".",
+        "Settings: " + ", ".join(f"{key} {value}" for key, value in settings.items() if key != "methods") + ".  ",
+        "Methods run: " + ", ".join(f"`{name}`" for name in settings["methods"]) + ".",
         *(["", f"Not run: {context['skipped']}"] if context.get("skipped") else []),
         "",
         "| method | scores | comp ↑ | Δ comp vs best | suff ↓ | Δ suff vs best | AOPC comp ↑ | AOPC suff ↓ "
-        "| median ms | p90 ms | × forward | Pareto |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| comp del ↑ | median ms | p90 ms | × forward | Pareto |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in ranked:
         lines.append(
             f"| `{s.name}` | {'signed' if s.signed else 'unsigned'} | {_pm(s.metrics['comp'])} "
             f"| {_delta(s, analysis, 'comp')} | {_pm(s.metrics['suff'])} | {_delta(s, analysis, 'suff')} "
-            f"| {_pm(s.metrics['aopc_comp'])} | {_pm(s.metrics['aopc_suff'])} | {_ms(s.median_ms)} "
+            f"| {_pm(s.metrics['aopc_comp'])} | {_pm(s.metrics['aopc_suff'])} "
+            f"| {_pm(s.metrics['comp_del']) if 'comp_del' in s.metrics else 'n/a'} | {_ms(s.median_ms)} "
             f"| {_ms(s.p90_ms)} | {_ms(s.latency_ratio, 2)} | {'yes' if s.name in analysis.pareto else ''} |"
         )
     lines += [
@@ -78,6 +80,10 @@ def markdown(model: str, context: dict, measured: Measurements, analysis: Analys
         "probability of the class predicted "
         f"on the full text, divisor |K|+1 = {len(PAPER_BINS) + 1}. **AOPC**: ERASER's bins "
         f"{_bins(AOPC_BINS)} %, divisor |B|+1 = {len(AOPC_BINS) + 1}, same masking. Mean ± standard error over texts.",
+        "- **comp del**: comp with the top-k tokens *deleted* (the sequence shorter, [CLS]/[SEP] and the other "
+        "tokens kept in order) instead of masked, same bins and divisor, so a method is not rewarded for "
+        "following this model's reaction to `[MASK]` alone"
+        + (" (n/a: image patches cannot be removed from the grid)." if "comp_del" not in analysis.best else "."),
         "- **scores**: *signed* methods are ranked by signed value, so the protocol meets the evidence *for* the "
         "predicted class first; *unsigned* scores (every attention method) carry no direction and are ranked by "
         "value. `random` is a seeded uniform ranking, the floor a method must clear.",

@@ -11,18 +11,19 @@ from tqdm import tqdm
 
 from attnserve.explain import Explainer
 from bench.eval.candidates import Candidate
-from bench.eval.metrics import METRICS, faithfulness
+from bench.eval.metrics import faithfulness
 from bench.eval.models import EvalModel, ImageEvalModel
 
 
 @dataclass
 class Record:
-    """One candidate's per-text results, in text order."""
+    """One candidate's per-text results, in text order. A metric the model's rows cannot give (``comp_del``
+    for images) has no entry rather than an empty list, so nothing downstream averages nothing."""
 
     name: str
     signed: bool
     timed: bool
-    metrics: dict[str, list[float]] = field(default_factory=lambda: {metric: [] for metric in METRICS})
+    metrics: dict[str, list[float]] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
     scores: list[list[float]] = field(default_factory=list)
 
@@ -57,7 +58,7 @@ def measure(
             bar.set_postfix_str(candidate.name)
             scores, seconds = timed(candidate.explain, text, index)
             for metric, value in faithfulness(row, scores).items():
-                record.metrics[metric].append(value)
+                record.metrics.setdefault(metric, []).append(value)
             record.seconds.append(seconds)
             record.scores.append(scores.tolist())
     return Measurements(texts, forward_seconds, records)

@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 
 from bench.eval.run import Measurements, Record
 
-HIGHER_IS_BETTER = {"comp": True, "suff": False, "aopc_comp": True, "aopc_suff": False}
+HIGHER_IS_BETTER = {"comp": True, "suff": False, "aopc_comp": True, "aopc_suff": False, "comp_del": True}
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Summary:
 @dataclass(frozen=True)
 class Analysis:
     summaries: list[Summary]
-    best: dict[str, str]  # metric -> method with the best mean
+    best: dict[str, str]  # metric -> method with the best mean, for the metrics this model's rows give
     forward_median_ms: float
     spearman: dict[str, dict[str, float]]  # mean over texts of Spearman ρ between two methods' scores
     pareto: list[str]  # comprehensiveness against latency ratio, cheapest first
@@ -57,8 +57,9 @@ def analyse(measured: Measurements) -> Analysis:
     records = {record.name: record for record in measured.records}
     best = {}
     for metric, higher in HIGHER_IS_BETTER.items():
-        means = {name: float(np.mean(record.metrics[metric])) for name, record in records.items()}
-        best[metric] = (max if higher else min)(means, key=means.__getitem__)
+        means = {name: float(np.mean(r.metrics[metric])) for name, r in records.items() if metric in r.metrics}
+        if means:
+            best[metric] = (max if higher else min)(means, key=means.__getitem__)
     forward_ms = 1e3 * float(np.median(measured.forward_seconds))
     summaries = [_summary(record, records, best, forward_ms) for record in measured.records]
     return Analysis(summaries, best, forward_ms, _spearman(measured.records), _pareto(summaries))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from model_store.recipes import fashion, sentiment, topics
+from model_store.recipes.amortized import with_amortized
 from model_store.recipes.archive import ArchiveSpec, build_archive, cached_model, log
 from model_store.recipes.concepts import with_concepts
 
@@ -63,18 +64,27 @@ def archive_spec(name: str, root: Path) -> ArchiveSpec:
     )
 
 
+def staged_model(name: str, root: Path = REPO_ROOT) -> tuple[Path, str]:
+    """(dir with everything the archive packs, its key): the trained model, plus `cavs.pt` when
+    model_store/<name>/concepts.yaml exists and `amortized.pt` when .../amortized.yaml exists; each
+    stage is cached and rebuilt only when its inputs change. The evaluation harness loads the same dir."""
+    recipe = RECIPES[name].recipe
+    key = recipe.model_key()
+    model_dir, _ = cached_model(name, key, lambda out: recipe.train(out, key))
+    model_dir, key = with_concepts(name, model_dir, key, root)
+    return with_amortized(name, model_dir, key, root)
+
+
 def build(name: str, root: Path = REPO_ROOT) -> Path:
     """Train (or reuse) the cached model, repack its archive if stale, return the `.mar` path.
 
     `root` lets tests build inside a scratch repo."""
     if name not in RECIPES:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(RECIPES)}")
-    recipe, spec = RECIPES[name].recipe, archive_spec(name, root)
+    spec = archive_spec(name, root)
     if missing := spec.missing_inputs():  # before training, so a missing file costs seconds, not minutes
         raise FileNotFoundError("archive inputs missing: " + ", ".join(str(p) for p in missing))
-    key = recipe.model_key()
-    model_dir, _ = cached_model(name, key, lambda out: recipe.train(out, key))
-    model_dir, key = with_concepts(name, model_dir, key, root)  # + cavs.pt when model_store/<name>/concepts.yaml exists
+    model_dir, key = staged_model(name, root)
     card = json.loads((model_dir / "model_card.json").read_text())
     log(name, f"held-out accuracy {card['metrics']['accuracy']:.4f} on {card['sizes']['test']} examples")
     build_archive(spec, model_dir, key)

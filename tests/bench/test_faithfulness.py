@@ -65,6 +65,7 @@ def test_ranking_the_token_first_reaches_the_protocol_maximum(subject) -> None:
     assert metrics["aopc_comp"] == pytest.approx(len(AOPC_BINS) / (len(AOPC_BINS) + 1), abs=1e-6)
     assert metrics["suff"] == pytest.approx(1 / (len(PAPER_BINS) + 1), abs=1e-6)  # only k = 0 masks it
     assert metrics["aopc_suff"] == pytest.approx(0, abs=1e-6)
+    assert metrics["comp_del"] == pytest.approx(metrics["comp"], abs=1e-6)  # deleting it drops p to 0 too
 
 
 def test_random_ranking_falls_short_and_the_run_says_so(subject, tokenizer) -> None:
@@ -75,6 +76,7 @@ def test_random_ranking_falls_short_and_the_run_says_so(subject, tokenizer) -> N
     assert best.metrics["comp"].mean == pytest.approx(0.6, abs=1e-6)
     assert floor.metrics["comp"].mean < 0.5
     assert analysis.best["comp"] == "oracle" and analysis.best["suff"] == "oracle"
+    assert best.metrics["comp_del"].mean == pytest.approx(0.6, abs=1e-6) and analysis.best["comp_del"] == "oracle"
     assert floor.vs_best["comp"].mean < -2 * floor.vs_best["comp"].se
     assert floor.latency_ratio is None and analysis.pareto == ["oracle"]
 

@@ -20,6 +20,7 @@ ENROLLED = {
     "rollout",
     "gae",
     "weighted_relevance",
+    "amortized_shapley",
     "integrated_gradients",
     "kernel_shap",
     "shapley_sampling",
