@@ -8,7 +8,8 @@
 3. fits the network on most of them, keeps the epoch with the best loss on the rest (the validation
    inputs), and reports there: Spearman ρ against the targets, comprehensiveness and sufficiency of
    the network and of the targets themselves, and a learning curve over the number of training inputs;
-4. stages the model's files plus `amortized.pt` (with its report) and a model card that carries it.
+4. stages the model's files plus `amortized.pt` (with its report), and model cards (`model_card.json`,
+   `MODEL_CARD.md`) that carry the report.
 
 ``ATTNSERVE_AMORTIZED_BUDGET=quick`` applies the file's ``quick`` overrides (a few inputs, few orders,
 few epochs): CI and tests build in seconds what a release builds in minutes, cached under its own key.
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 CONFIG_FILE = "amortized.yaml"
-SUMMARY_FILE = "AMORTIZED.md"
 BUDGET_ENV = "ATTNSERVE_AMORTIZED_BUDGET"
 _ROOT = Path(__file__).resolve().parents[2]
 TEACHER_CODE = (_ROOT / "model_store/recipes/shapley_targets.py", _ROOT / "attnserve/probe.py")
@@ -59,6 +59,7 @@ class Settings:
     lr: float
     weight_decay: float
     budget: str  # "full" or "quick"
+    block: int = 0  # targets are computed and cached per block of this many inputs (0: one block)
 
 
 def load_settings(path: Path) -> Settings:
@@ -140,10 +141,18 @@ def choose(items: list[str], settings: Settings) -> list[str]:
 # ---- 1. targets ---------------------------------------------------------------------------------------
 
 
-def targets_key(model_key: str, settings: Settings, items: list[str]) -> str:
+def blocks(items: list[str], settings: Settings) -> list[list[str]]:
+    """The inputs cut into cache blocks: raising ``inputs`` by whole blocks reuses every earlier one."""
+    size = settings.block or len(items)
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def targets_key(model_key: str, settings: Settings, items: list[str], block: int = 0) -> str:
+    """What one block's targets depend on; block k > 0 draws its orders from seed + k."""
     return digest(
         {
             "model": model_key,
+            **({"block": block} if block else {}),
             "items": digest({"items": items}),
             "teacher": {k: getattr(settings, k) for k in ("max_length", "permutations", "seed", "modality")},
             "code": {p.name: file_sha256(p) for p in TEACHER_CODE},
@@ -152,7 +161,7 @@ def targets_key(model_key: str, settings: Settings, items: list[str]) -> str:
     )
 
 
-def compute_targets(who: Any, items: list[str], settings: Settings, out: Path) -> None:
+def compute_targets(who: Any, items: list[str], settings: Settings, out: Path, block: int = 0) -> None:
     """targets.pt: per input, its players' Shapley values (in player order) and the seconds it took."""
     import torch
     from tqdm import tqdm
@@ -161,9 +170,9 @@ def compute_targets(who: Any, items: list[str], settings: Settings, out: Path) -
     from model_store.recipes.training import set_threads
 
     set_threads()
-    generator = torch.Generator().manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed + block)
     values, seconds = [], []
-    for item in tqdm(items, desc=f"shapley targets ({settings.permutations} orders)", unit="input"):
+    for item in tqdm(items, desc=f"shapley targets, block {block} ({settings.permutations} orders)", unit="input"):
         started = time.perf_counter()
         row = who.row(item)
         game = row.presence_probability
@@ -287,7 +296,7 @@ def validate(head: Any, who: Any, items: list[str], data: Dataset) -> dict[str, 
 # ---- 4. staging ----------------------------------------------------------------------------------------------
 
 
-def amortized_key(previous_key: str, targets: str, settings: Settings) -> str:
+def amortized_key(previous_key: str, targets: list[str], settings: Settings) -> str:
     return digest(
         {
             "model": previous_key,
@@ -306,7 +315,6 @@ def with_amortized(name: str, model_dir: Path, model_key: str, root: Path) -> tu
         return model_dir, model_key
     settings = load_settings(path)
     items = choose(training_items(name), settings)
-    tkey = targets_key(model_key, settings, items)
     who_cache: dict[str, Any] = {}
 
     def who() -> Any:
@@ -314,20 +322,26 @@ def with_amortized(name: str, model_dir: Path, model_key: str, root: Path) -> tu
             who_cache["subject"] = subject(name, model_dir, settings, items)
         return who_cache["subject"]
 
-    targets_dir, _ = cached_model(
-        f"{name}-shapley-targets", tkey, lambda out: compute_targets(who(), items, settings, out)
-    )
-    key = amortized_key(model_key, tkey, settings)
+    targets_dirs, tkeys = [], []
+    for block, part in enumerate(blocks(items, settings)):
+        tkeys.append(targets_key(model_key, settings, part, block))
+
+        def compute(out: Path, part: list[str] = part, block: int = block) -> None:
+            compute_targets(who(), part, settings, out, block)
+
+        found, _ = cached_model(f"{name}-shapley-targets", tkeys[-1], compute)
+        targets_dirs.append(found)
+    key = amortized_key(model_key, tkeys, settings)
 
     def build(out: Path) -> None:
-        _build(name, model_dir, who(), items, settings, targets_dir, out)
+        _build(name, model_dir, who(), items, settings, targets_dirs, out)
 
     staged, _ = cached_model(f"{name}-amortized", key, build)
     return staged, key
 
 
 def _build(
-    name: str, model_dir: Path, who: Any, items: list[str], settings: Settings, targets_dir: Path, out: Path
+    name: str, model_dir: Path, who: Any, items: list[str], settings: Settings, targets_dirs: list[Path], out: Path
 ) -> None:
     import torch
 
@@ -336,9 +350,10 @@ def _build(
     from model_store.recipes.training import set_threads
 
     threads = set_threads()
-    stored = torch.load(targets_dir / "targets.pt", weights_only=True)
+    parts = [torch.load(found / "targets.pt", weights_only=True) for found in targets_dirs]
+    stored = {key: [x for part in parts for x in part[key]] for key in ("items", "values", "seconds")}
     if stored["items"] != items:
-        raise RuntimeError(f"{targets_dir}: cached targets are for other inputs")
+        raise RuntimeError(f"{', '.join(map(str, targets_dirs))}: cached targets are for other inputs")
     started = time.perf_counter()
     data = capture_features(who, items, stored["values"])
     cut = len(items) - max(1, round(settings.validation * len(items)))
@@ -368,20 +383,23 @@ def _build(
     }
     _link_model(model_dir, out)
     save_amortizer(head, out / FILE_NAME, meta)
-    card_path = out / "model_card.json"
+    # Both cards are hard links to the cached model's: replace them, never write through them.
+    card_path, markdown_path = out / "model_card.json", out / "MODEL_CARD.md"
     card = json.loads(card_path.read_text())
-    card_path.unlink()  # a hard link to the cached model's card: replace it, never write through it
     shown = ("budget", "training_inputs", "validation_inputs", "validation", "learning_curve", "teacher_seconds")
     card["amortized_shapley"] = {k: meta[k] for k in shown}
+    markdown = markdown_path.read_text() if markdown_path.is_file() else ""
+    for path in (card_path, markdown_path):
+        path.unlink(missing_ok=True)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
-    (out / SUMMARY_FILE).write_text(render_summary(meta))
+    markdown_path.write_text("\n\n".join(filter(None, [markdown.rstrip("\n"), render_summary(meta)])))
 
 
 def render_summary(meta: dict) -> str:
-    """AMORTIZED.md, packed next to amortized.pt: how it was trained and how well it did on validation."""
+    """The model card's section on it: how it was trained and how well it did on validation."""
     s = meta["settings"]
     lines = [
-        f"# amortized_shapley for {meta['model']}",
+        "## Learned explainer (`amortized_shapley`)",
         "",
         f"Targets: Shapley values of p(target) in the [MASK] game, {s['permutations']} sampled orders per input "
         f"(antithetic pairs), on {meta['training_inputs'] + meta['validation_inputs']} inputs of the model's "

@@ -109,7 +109,7 @@ def build_twice(model_dir: Path, root: Path, tiny_bert, tokenizer) -> list[tuple
         targets.mkdir()
         out.mkdir()
         amortized.compute_targets(who, TEXTS, SETTINGS, targets)
-        amortized._build("tiny", model_dir, who, TEXTS, SETTINGS, targets, out)
+        amortized._build("tiny", model_dir, who, TEXTS, SETTINGS, [targets], out)
         built.append((targets, out))
     return built
 
@@ -142,7 +142,7 @@ def test_the_staged_dir_reports_validation_and_leaves_the_model_card_alone(stage
     for key in ("rho", "comp", "suff", "teacher_comp", "teacher_suff"):
         assert math.isfinite(report["validation"][key])
     assert "amortized_shapley" not in json.loads((model_dir / "model_card.json").read_text())
-    assert "| 6 |" in (staged[0] / amortized.SUMMARY_FILE).read_text()
+    assert "| 6 |" in (staged[0] / "MODEL_CARD.md").read_text()
 
 
 def test_quick_budget_overrides_the_file(monkeypatch) -> None:
