@@ -15,7 +15,16 @@ from model_store.recipes import fashion
 from tests.integration.test_rest import SCHEMA, post
 
 pytestmark = pytest.mark.integration
-ATTENTION_METHODS = ["shapley_cls", "shapley_mutual", "grad_shapley_mutual", "rollout", "gae", "weighted_relevance"]
+# Every method the image explainer serves (the [MASK] baselines are refused for patches).
+IMAGE_METHODS = [
+    "shapley_cls",
+    "shapley_mutual",
+    "grad_shapley_mutual",
+    "rollout",
+    "gae",
+    "weighted_relevance",
+    "amortized_shapley",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +47,14 @@ def test_png_bytes_get_the_default_methods_over_patches(fashion_model, test_imag
     assert all(len(scores["patches"]) == 49 for scores in body["attributions"].values())
 
 
-def test_json_with_every_attention_method_and_texture_concepts(fashion_model, test_image) -> None:
+def test_json_with_every_image_method_and_texture_concepts(fashion_model, test_image) -> None:
     png, _ = test_image
-    request = {"image": base64.b64encode(png).decode(), "methods": [*ATTENTION_METHODS, "tcav"], "target": 0}
+    request = {"image": base64.b64encode(png).decode(), "methods": [*IMAGE_METHODS, "tcav"], "target": 0}
     response = post(fashion_model, request)
     assert response.status_code == 200, response.text
     body = response.json()
     jsonschema.validate(body, SCHEMA)
-    assert body["target"] == next(iter(body["probabilities"])) and set(body["attributions"]) == set(ATTENTION_METHODS)
+    assert body["target"] == next(iter(body["probabilities"])) and set(body["attributions"]) == set(IMAGE_METHODS)
     assert set(body["concepts"]) == {"striped", "dotted", "zigzag", "solid"}
     for concept in body["concepts"].values():
         assert all(len(layer["patches"]) == 49 for layer in concept["layers"])
