@@ -147,6 +147,7 @@ def test_the_staged_dir_reports_validation_and_leaves_the_model_card_alone(stage
 
 def test_quick_budget_overrides_the_file(monkeypatch) -> None:
     path = REPO / "model_store" / "sentiment" / amortized.CONFIG_FILE
+    monkeypatch.delenv(amortized.BUDGET_ENV, raising=False)  # `make test` itself runs under the quick budget
     full = amortized.load_settings(path)
     monkeypatch.setenv(amortized.BUDGET_ENV, "quick")
     quick = amortized.load_settings(path)
