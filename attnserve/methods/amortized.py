@@ -45,6 +45,7 @@ class HeadConfig:
 
     @property
     def token_features(self) -> int:
+        """Width of ``features``' token part: signals, gae and rollout, [CLS] attention per layer, position."""
         return len(self.signals) + 2 + self.layers + 3
 
     @property

@@ -107,7 +107,8 @@ class PatchRow:
 
 @dataclass(frozen=True)
 class ImageEvalModel:
-    """A ViT image classifier and its held-out images; items are named ``test/<index>``."""
+    """A ViT image classifier and its images; items are named ``<split>/<index>`` into ``images`` (the
+    harness's ``test/<index>``, the amortized explainer's training inputs ``train/<index>``)."""
 
     name: str
     model: nn.Module
@@ -127,7 +128,7 @@ class ImageEvalModel:
         return ImageExplainer(self.model, self.spec, info, default_methods=[], amortizer=self.amortizer)
 
     def _image(self, item: str) -> np.ndarray:
-        return self.images[int(item.removeprefix("test/"))]
+        return self.images[int(item.rpartition("/")[2])]
 
     def body(self, item: str) -> dict[str, str]:
         """The request fields that carry the image: a base64 PNG, decoded by the server's own codec."""

@@ -110,24 +110,7 @@ def subject(name: str, model_dir: Path, settings: Settings, items: list[str]) ->
     model = ViTForImageClassification.from_pretrained(model_dir, attn_implementation="eager")
     images, _ = fashion.load_split("train")
     spec = ImageSpec.from_model_dir(model_dir)
-    image_model = ImageEvalModel(name, model.eval().requires_grad_(False), spec, images, items, "train")
-    return _TrainImages(image_model)
-
-
-@dataclass(frozen=True)
-class _TrainImages:
-    """ImageEvalModel names its items ``test/<i>``; the teacher's are ``train/<i>`` of the same array."""
-
-    inner: Any
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self.inner, attribute)
-
-    def body(self, item: str) -> dict[str, str]:
-        return self.inner.body(item.replace("train/", "test/"))
-
-    def row(self, item: str) -> Any:
-        return self.inner.row(item.replace("train/", "test/"))
+    return ImageEvalModel(name, model.eval().requires_grad_(False), spec, images, items, "train")
 
 
 def choose(items: list[str], settings: Settings) -> list[str]:
@@ -360,8 +343,7 @@ def _build(
     train, valid = data.take(torch.arange(cut)), data.take(torch.arange(cut, len(items)))
     signals, layers = model_signal_names(who.model), who.model.config.num_hidden_layers
     curve = []
-    for share in CURVE:
-        size = max(2, round(share * cut))
+    for size in sorted({max(2, round(share * cut)) for share in CURVE}):
         head, fitted = fit_head(train.take(torch.arange(size)), valid, signals, layers, settings)
         report = validate(head, who, items[cut:], valid)
         curve.append({"training_inputs": size, **fitted, **report})

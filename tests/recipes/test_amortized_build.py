@@ -138,7 +138,7 @@ def test_the_staged_dir_reports_validation_and_leaves_the_model_card_alone(stage
     card = json.loads((staged[0] / "model_card.json").read_text())
     report = card["amortized_shapley"]
     assert report["training_inputs"] == 6 and report["validation_inputs"] == 2
-    assert [p["training_inputs"] for p in report["learning_curve"]] == [2, 2, 3, 6]
+    assert [p["training_inputs"] for p in report["learning_curve"]] == [2, 3, 6]
     for key in ("rho", "comp", "suff", "teacher_comp", "teacher_suff"):
         assert math.isfinite(report["validation"][key])
     assert "amortized_shapley" not in json.loads((model_dir / "model_card.json").read_text())
