@@ -89,6 +89,10 @@ class Explainer(ABC, Generic[Item]):
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.device = next(model.parameters()).device
         self.amortizer = amortizer.to(self.device) if amortizer is not None else None
+        # Methods this model cannot run, with the reason a request naming one is told (request parsing).
+        self.refused: dict[str, str] = {}
+        if amortizer is None:
+            self.refused[AMORTIZED] = f"this model's archive has no learned explainer, so it cannot run {AMORTIZED}"
         try:
             configured = parse_options(method_options, "method_options", list(OPTION_DEFAULTS))
         except InvalidInput as error:
@@ -158,9 +162,6 @@ class Explainer(ABC, Generic[Item]):
 
     def _resolve_options(self, request: Any, n: int) -> Any:
         """The request with every option of the baselines it runs filled in, within the budget."""
-        if AMORTIZED in request.methods and self.amortizer is None:
-            where = f"methods[{list(request.methods).index(AMORTIZED)}]"
-            raise InvalidInput(f"this model's archive has no learned explainer, so it cannot run {AMORTIZED}", where)
         options = {
             name: {**self.option_defaults[name], **request.options.get(name, {})}
             for name in request.methods

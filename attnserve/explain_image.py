@@ -53,6 +53,11 @@ class ImageExplainer(Explainer[DecodedImage]):
     ) -> None:
         super().__init__(model, info, default_methods, bank=bank, amortizer=amortizer)
         self.spec = spec
+        self.refused |= {
+            name: f"{name} masks tokens and is not available for images"
+            for name in METHOD_NEEDS
+            if PROBE in METHOD_NEEDS[name]
+        }
 
     def parse(self, body: object, content_type: str | None) -> ImageRequest:
         if isinstance(body, bytes | bytearray) and not _is_json(bytes(body), content_type):
@@ -65,10 +70,7 @@ class ImageExplainer(Explainer[DecodedImage]):
         if not isinstance(body, Mapping):
             raise InvalidInput("body must be PNG/JPEG bytes or a JSON object with a base64 'image'", "body")
         check_fields(body, FIELDS, "image")
-        settings = parse_settings(body, self.labels, self.default_methods, self.concepts)
-        for i, name in enumerate(settings["methods"]):
-            if PROBE in METHOD_NEEDS[name]:
-                raise InvalidInput(f"{name} masks tokens and is not available for images", f"methods[{i}]")
+        settings = parse_settings(body, self.labels, self.default_methods, self.concepts, self.refused)
         return ImageRequest(_base64(body["image"]), **settings)
 
     def _default_concepts(self) -> tuple[str, ...]:

@@ -35,7 +35,7 @@ class TextExplainer(Explainer[EncodedText]):
         self.max_length = max_length
 
     def parse(self, body: object, content_type: str | None) -> ExplainRequest:
-        return parse_request(body, content_type, self.labels, self.default_methods, self.concepts)
+        return parse_request(body, content_type, self.labels, self.default_methods, self.concepts, self.refused)
 
     def encode(self, request: ExplainRequest) -> EncodedText:
         return encode_text(self.tokenizer, request.text, self.max_length)

@@ -40,8 +40,10 @@ def parse_request(
     labels: Sequence[str],
     default_methods: Sequence[str],
     concepts: Sequence[str] = (),
+    refused: Mapping[str, str] | None = None,
 ) -> ExplainRequest:
-    """``concepts``: the model's concept names (empty when its archive has no CAVs)."""
+    """``concepts``: the model's concept names (empty when its archive has no CAVs); ``refused``: the
+    methods this model cannot run, each with the reason a request naming it is told."""
     if isinstance(body, (bytes, bytearray)):
         body = _decode_bytes(bytes(body), content_type)
     if isinstance(body, str):
@@ -49,7 +51,8 @@ def parse_request(
     if not isinstance(body, Mapping):
         raise InvalidInput(f"body must be a JSON object or plain text, got JSON {type(body).__name__}", "body")
     check_fields(body, FIELDS, "text")
-    return ExplainRequest(text=_text(body["text"]), **parse_settings(body, labels, default_methods, concepts))
+    text = _text(body["text"])
+    return ExplainRequest(text=text, **parse_settings(body, labels, default_methods, concepts, refused))
 
 
 def check_fields(body: Mapping, fields: Sequence[str], required: str) -> None:
@@ -61,17 +64,26 @@ def check_fields(body: Mapping, fields: Sequence[str], required: str) -> None:
 
 
 def parse_settings(
-    body: Mapping, labels: Sequence[str], default_methods: Sequence[str], concepts: Sequence[str]
+    body: Mapping,
+    labels: Sequence[str],
+    default_methods: Sequence[str],
+    concepts: Sequence[str],
+    refused: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
-    """The fields of ``SETTINGS``, validated, as keyword arguments of a request."""
+    """The fields of ``SETTINGS``, validated, as keyword arguments of a request; a method in ``refused``
+    is a 400 on it, with its reason."""
     methods = body.get("methods")
     chosen = tuple(default_methods) if methods is None else _methods(methods)
-    return {
+    settings = {
         "methods": chosen,
         "target": _target(body.get("target"), labels),
         "options": parse_options(body.get("options"), "options", chosen),
         "concepts": _concepts(body.get("concepts"), chosen, concepts),
     }
+    for i, name in enumerate(chosen):
+        if refused and name in refused:
+            raise InvalidInput(refused[name], f"methods[{i}]")
+    return settings
 
 
 def _decode_bytes(raw: bytes, content_type: str | None) -> object:
