@@ -9,7 +9,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    ViTConfig,
+    ViTForImageClassification,
+)
 
 from attnserve import ModelInfo, TextExplainer
 from attnserve.capture import model_signal_names
@@ -42,6 +48,23 @@ def make_tiny_bert(vocab_size: int, num_labels: int = 2, seed: int = 0) -> BertF
         attn_implementation="eager",
     )
     return BertForSequenceClassification(config).eval()
+
+
+def make_tiny_vit(image_size: int, patch_size: int, num_labels: int, **config: object) -> ViTForImageClassification:
+    """A seeded 2-layer ViT over 1-channel images; ``config`` overrides (e.g. the attention implementation)."""
+    torch.manual_seed(0)
+    vit = ViTConfig(
+        image_size=image_size,
+        patch_size=patch_size,
+        num_channels=1,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=num_labels,
+        **config,
+    )
+    return ViTForImageClassification(vit)
 
 
 @pytest.fixture(scope="session")

@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import ViTConfig, ViTForImageClassification
+from transformers import ViTForImageClassification
 
 from attnserve.concepts import attention_weighted, directional_derivatives, sensitivity, tcav_scores
 from attnserve.concepts.tcav import EPS
+from tests.conftest import make_tiny_vit
 
 
 @pytest.fixture(scope="module")
 def tiny_vit() -> ViTForImageClassification:
     """float64 throughout; SDPA attention because eager attention runs its softmax in float32, which
     caps a finite difference at ~1e-5 relative accuracy (the maths checked here does not use the maps)."""
-    torch.manual_seed(0)
-    config = ViTConfig(
-        image_size=8,
-        patch_size=4,
-        num_channels=1,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        num_labels=3,
-        attn_implementation="sdpa",
-    )
-    return ViTForImageClassification(config).double().eval()
+    return make_tiny_vit(image_size=8, patch_size=4, num_labels=3, attn_implementation="sdpa").double().eval()
 
 
 def logit_with_shift(model: ViTForImageClassification, x: torch.Tensor, layer: int, shift: torch.Tensor) -> float:

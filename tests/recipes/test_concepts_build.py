@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from transformers import ViTConfig, ViTForImageClassification
 
 from attnserve.concepts import RANDOM, load_cavs
 from model_store.recipes import build, fashion
 from model_store.recipes.archive import MARKER
 from model_store.recipes.concepts import CONCEPT_FILE, load_spec, with_concepts
+from tests.conftest import make_tiny_vit
 
 CARD = {"metrics": {"accuracy": 0.9}, "sizes": {"test": 100}, "version": "1.0"}
 TEXT_SPEC = {
@@ -71,18 +71,7 @@ def text_model(tmp_path: Path, tiny_bert, tokenizer) -> Path:
 
 
 def save_tiny_vit(model_dir: Path) -> Path:
-    torch.manual_seed(0)
-    config = ViTConfig(
-        image_size=28,
-        patch_size=7,
-        num_channels=1,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        num_labels=10,
-    )
-    ViTForImageClassification(config).save_pretrained(model_dir)
+    make_tiny_vit(image_size=28, patch_size=7, num_labels=10).save_pretrained(model_dir)
     (model_dir / "preprocessor_config.json").write_text("{}")
     (model_dir / "model_card.json").write_text(json.dumps(CARD))
     return model_dir
