@@ -21,8 +21,9 @@ import importlib.metadata
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,19 +192,23 @@ def capture_features(who: Any, items: list[str], values: list[Tensor], batch: in
         chunk = items[start : start + batch]
         encoded = [explainer.encode(explainer.parse(who.body(item), None)) for item in chunk]
         collated = explainer.collate(encoded)
-        result = capture(explainer.model, collated.inputs, collated.players, FEATURE_NEEDS)
-        tokens, rows = features(result)
+        tokens, rows = features(capture(explainer.model, collated.inputs, collated.players, FEATURE_NEEDS))
         goal = torch.zeros(collated.players.shape)
         for i, phi in enumerate(values[start : start + batch]):
             goal[i, collated.players[i]] = phi
-        parts.append((tokens, rows, collated.players, goal))
-    width = max(p[0].shape[1] for p in parts)
+        parts.append(Dataset(tokens, rows, collated.players, goal))
+    width = max(part.players.shape[1] for part in parts)
 
-    def pad(x: Tensor) -> Tensor:
-        extra = [0, 0] * (x.dim() - 2) + [0, width - x.shape[1]]
-        return torch.nn.functional.pad(x, extra)
+    def padded(x: Tensor) -> Tensor:
+        """Zeros (False) appended along positions, dim 1, up to ``width``."""
+        return torch.nn.functional.pad(x, [0, 0] * (x.dim() - 2) + [0, width - x.shape[1]])
 
-    return Dataset(*(torch.cat([pad(p[k]) if k != 1 else p[k] for p in parts]) for k in range(4)))
+    return Dataset(
+        tokens=torch.cat([padded(part.tokens) for part in parts]),
+        rows=torch.cat([part.rows for part in parts]),
+        players=torch.cat([padded(part.players) for part in parts]),
+        targets=torch.cat([padded(part.targets) for part in parts]),
+    )
 
 
 # ---- 3. the network ----------------------------------------------------------------------------------------
@@ -298,12 +303,7 @@ def with_amortized(name: str, model_dir: Path, model_key: str, root: Path) -> tu
         return model_dir, model_key
     settings = load_settings(path)
     items = choose(training_items(name), settings)
-    who_cache: dict[str, Any] = {}
-
-    def who() -> Any:
-        if "subject" not in who_cache:
-            who_cache["subject"] = subject(name, model_dir, settings, items)
-        return who_cache["subject"]
+    who = cache(partial(subject, name, model_dir, settings, items))  # loaded once, and only on a cache miss
 
     targets_dirs, tkeys = [], []
     for block, part in enumerate(blocks(items, settings)):
@@ -352,7 +352,7 @@ def _build(
     meta = {
         "model": name,
         "budget": settings.budget,
-        "settings": {k: v for k, v in settings.__dict__.items()},
+        "settings": asdict(settings),
         "training_inputs": cut,
         "validation_inputs": len(items) - cut,
         "validation": curve[-1],
