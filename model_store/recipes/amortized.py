@@ -290,7 +290,8 @@ def amortized_key(previous_key: str, targets: list[str], settings: Settings) -> 
             "model": previous_key,
             "targets": targets,
             "head": {k: getattr(settings, k) for k in ("hidden", "epochs", "lr", "weight_decay", "validation", "seed")},
-            "code": {p.name: file_sha256(p) for p in HEAD_CODE},
+            # by repo path: the recipe and the method module are both named amortized.py
+            "code": {p.relative_to(_ROOT).as_posix(): file_sha256(p) for p in HEAD_CODE},
         }
     )
 

@@ -184,3 +184,12 @@ def test_the_archive_dir_serves_it_without_the_training_code(staged) -> None:
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["training_modules"] == []
     assert len(found["scores"]) > 0 and any(x != 0 for x in found["scores"])
+
+
+def test_an_edit_to_any_of_the_network_code_changes_its_key(monkeypatch) -> None:
+    """Each file of HEAD_CODE counts, including the two that share the name amortized.py."""
+    keys = set()
+    for edited in amortized.HEAD_CODE:
+        monkeypatch.setattr(amortized, "file_sha256", lambda p, edited=edited: "edited" if p == edited else "same")
+        keys.add(amortized.amortized_key("model", ["targets"], SETTINGS))
+    assert len(keys) == len(amortized.HEAD_CODE)
