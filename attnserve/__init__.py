@@ -1,13 +1,13 @@
 """attnserve's explanation engine: pure PyTorch, no TorchServe import.
 
-One ``capture`` pass per batch collects what the requested methods need; each method in ``REGISTRY``
-is a small pure function over that capture.
+One ``capture`` pass per batch (``attnserve.capture``) collects what the requested methods need; each
+method in ``attnserve.methods.REGISTRY`` is a small pure function over that capture. Requests come in
+through ``attnserve.explain`` (``ModelInfo``, the batch loop) with a codec per modality
+(``attnserve.explain_text.TextExplainer``, ``attnserve.explain_image.ImageExplainer``); errors are
+``attnserve.errors``. The masking games methods are trained and evaluated on are ``attnserve.games``,
+the faithfulness metrics over them ``attnserve.faithfulness``; concept sensitivity is
+``attnserve.concepts``.
+
+Nothing is imported here, so importing one module loads only what that module needs (a build stage's
+cache key hashes exactly the modules it imports): import names from the module that defines them.
 """
-
-from attnserve.capture import Capture, capture
-from attnserve.errors import AttnserveError, InvalidInput
-from attnserve.explain import ModelInfo
-from attnserve.explain_text import TextExplainer
-from attnserve.methods import REGISTRY, Method
-
-__all__ = ["REGISTRY", "AttnserveError", "Capture", "InvalidInput", "Method", "ModelInfo", "TextExplainer", "capture"]

@@ -46,7 +46,7 @@ def main() -> None:
         conditions["tcav, all concepts"] = {"methods": ["tcav"]}
     else:
         conditions[f"+ {len(args.methods)} methods"] = {"methods": args.methods}
-    _, held_out = sentiment.split(sentiment.load_examples(sentiment.data_file()))
+    _, held_out = sentiment.split()
     texts = [text for text, _ in held_out][: args.requests]
     server = TorchServe(Path(tempfile.mkdtemp(prefix="attnserve-bench-")), ["sentiment=sentiment.mar"], Ports.free())
     server.start()

@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--methods", nargs="*", default=["shapley_mutual", "grad_shapley_mutual"])
     args = parser.parse_args()
-    _, held_out = sentiment.split(sentiment.load_examples(sentiment.data_file()))
+    _, held_out = sentiment.split()
     texts = [text for text, _ in held_out][: args.requests]
     server = TorchServe(Path(tempfile.mkdtemp(prefix="attnserve-bench-")), ["sentiment=sentiment.mar"], Ports.free())
     server.start()

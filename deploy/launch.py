@@ -23,8 +23,9 @@ from pathlib import Path
 from string import Template
 
 ROOT = Path(__file__).resolve().parent.parent
-# What `make run` serves; the Makefile's `models` target builds the same archives.
-DEFAULT_MODELS = ["sentiment=sentiment.mar", "topics=topics.mar", "fashion=fashion.mar"]
+# What `make run` serves: every model with a bundle (model_store/<name>/bundle.yaml), whose archive the
+# Makefile's `models` target builds. Found on disk: a new model folder is served with no code edit.
+DEFAULT_MODELS = [f"{p.parent.name}={p.parent.name}.mar" for p in sorted((ROOT / "model_store").glob("*/bundle.yaml"))]
 TEMPLATE = Path(__file__).with_name("config.properties")
 METRICS_CONFIG = Path(__file__).with_name("metrics.yaml")
 

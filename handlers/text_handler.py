@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from attnserve import AttnserveError, InvalidInput, ModelInfo, TextExplainer
-from attnserve.concepts import FILE_NAME, load_cavs
 from attnserve.concepts.global_scores import global_scores, parse_global
-from attnserve.methods.amortized import find_amortizer
+from attnserve.errors import AttnserveError, InvalidInput
+from attnserve.explain import Explainer, ModelInfo
+from attnserve.loading import load_explainer
 from handlers.metrics import HandlerMetrics
 from handlers.proto_codec import INPUT_KEY, error_to_bytes, request_to_body, response_to_bytes
 
@@ -43,33 +38,23 @@ def select_device(gpu_id: object) -> torch.device:
 
 class TextExplainHandler:
     def __init__(self) -> None:
-        self.explainer: TextExplainer | None = None
+        self.explainer: Explainer | None = None
         self.metrics: HandlerMetrics | None = None
         self.initialized = False
 
     def initialize(self, context) -> None:
+        """Load the archive's model through the shared loader, with the settings its bundle gave the
+        packed model-config.yaml (modality, max length, default methods, option defaults, limits)."""
         properties = context.system_properties
         model_dir = Path(properties["model_dir"])
         settings = (context.model_yaml_config or {}).get("handler", {})
         device = select_device(properties.get("gpu_id"))
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").to(device)
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        card = json.loads((model_dir / "model_card.json").read_text())
-        self.explainer = TextExplainer(
-            model,
-            tokenizer,
-            ModelInfo(context.model_name, str(card["version"])),
-            max_length=int(settings.get("max_length", 128)),
-            default_methods=settings.get("default_methods", ["shapley_mutual", "grad_shapley_mutual"]),
-            method_options=settings.get("method_options"),
-            max_forward_passes=settings.get("max_forward_passes"),
-            bank=load_cavs(model_dir / FILE_NAME) if (model_dir / FILE_NAME).exists() else None,
-            amortizer=find_amortizer(model_dir, model),
-        )
+        version = str(json.loads((model_dir / "model_card.json").read_text())["version"])
+        self.explainer = load_explainer(model_dir, settings, ModelInfo(context.model_name, version), device)
         # A TorchServe worker always passes its metrics cache; an in-process test may pass none.
         self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None
         self.initialized = True
-        log.info("loaded %s v%s on %s", context.model_name, card["version"], device)
+        log.info("loaded %s v%s on %s", context.model_name, version, device)
 
     def handle(self, data: list[dict], context) -> list[str | bytes]:
         bodies = [self._body(i, row, context) for i, row in enumerate(data)]

@@ -17,9 +17,10 @@ from transformers import (
     ViTForImageClassification,
 )
 
-from attnserve import ModelInfo, TextExplainer
 from attnserve.capture import model_signal_names
-from attnserve.concepts import RANDOM, CavBank, CavSet
+from attnserve.concepts.bank import RANDOM, CavBank, CavSet
+from attnserve.explain import ModelInfo
+from attnserve.explain_text import TextExplainer
 from attnserve.methods.amortized import AmortizedShapley, HeadConfig
 
 LABELS = ["negative", "positive"]

@@ -1,8 +1,10 @@
-"""The models the harness can evaluate, by name. A model plugs in with one loader returning an
-``EvalModel``: the classifier, its tokenizer and its held-out texts, or an ``ImageEvalModel`` (the
-fashion ViT and its test images). Both give the harness the same things: the explainer, a request body
-per item, and a ``row`` whose ``presence_probability`` masks the players absent from a keep-mask
-([MASK] for tokens, black pixels for image patches)."""
+"""The models the harness can evaluate, by name: every model with a bundle (model_store/<name>/bundle.yaml),
+loaded from its release set as its archive serves it, plus the sentiment model on out-of-domain text. A
+text model is an ``EvalModel`` (the classifier, its tokenizer and its held-out texts), an image model an
+``ImageEvalModel`` (the ViT and its test images). Both give the harness the same things: the explainer, a
+request body per item, and a ``row``: the item's masking game (``attnserve.games``), whose
+``presence_probability`` masks the players absent from a keep-mask ([MASK] for tokens, black pixels for
+image patches)."""
 
 from __future__ import annotations
 
@@ -11,22 +13,24 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
+from functools import partial
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import Tensor, nn
+from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from attnserve import ModelInfo, TextExplainer
-from attnserve.capture import PROBE, capture
+from attnserve.capture import PROBE
+from attnserve.explain import ModelInfo
 from attnserve.explain_image import ImageExplainer
+from attnserve.explain_text import TextExplainer
+from attnserve.games import PatchRow, image_game, text_game
 from attnserve.image import ImageSpec
+from attnserve.loading import load_explainer
 from attnserve.methods import METHOD_NEEDS, REGISTRY
-from attnserve.methods.amortized import find_amortizer
-from attnserve.probe import ProbeSettings, Row
-from attnserve.text import collate, encode_text
+from attnserve.probe import Row
+from attnserve.text import encode_text
+from model_store.recipes.bundles import Bundle, discover
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,7 @@ class EvalModel:
 
     def row(self, text: str) -> Row:
         """The text as the explainer sees it, with its predicted class as target."""
-        inputs, players = collate(self.tokenizer, [encode_text(self.tokenizer, text, self.max_length)])
-        settings = ProbeSettings(self.tokenizer.mask_token_id, ({},))
-        return capture(self.model, inputs, players, {PROBE}, probe=settings).probe.row(0)
+        return text_game(self.model, self.tokenizer, text, self.max_length)
 
     def n_tokens(self, text: str) -> int:
         return len(encode_text(self.tokenizer, text, self.max_length).ids)
@@ -69,46 +71,9 @@ class EvalModel:
 
 
 @dataclass(frozen=True)
-class PatchRow:
-    """One image and its predicted class; players are the patches in row-major order. An absent patch's
-    pixels are set to ``fill`` (the normalised value of a black pixel)."""
-
-    model: nn.Module
-    pixels: Tensor  # [1, C, H, W], normalised
-    grid: tuple[int, int]
-    patch_size: int
-    fill: float
-    target: int
-
-    @property
-    def n(self) -> int:
-        return self.grid[0] * self.grid[1]
-
-    @property
-    def players(self) -> Tensor:
-        return torch.ones(self.n, dtype=torch.bool, device=self.pixels.device)
-
-    def masked_pixels(self, present: Tensor) -> Tensor:
-        """present: [k, n] (bool, or 0/1 floats) -> pixel_values [k, C, H, W], absent patches filled."""
-        rows, cols = self.grid
-        keep = present.bool().reshape(-1, 1, rows, cols)
-        keep = keep.repeat_interleave(self.patch_size, 2).repeat_interleave(self.patch_size, 3)
-        height, width = rows * self.patch_size, cols * self.patch_size
-        margin = (0, self.pixels.shape[-1] - width, 0, self.pixels.shape[-2] - height)  # pixels beyond the grid
-        keep = nn.functional.pad(keep, margin, value=True)
-        return torch.where(keep, self.pixels, torch.full_like(self.pixels, self.fill))
-
-    def presence_probability(self, present: Tensor) -> Tensor:
-        """present: [k, n] -> target-class probability [k] with the absent patches filled."""
-        with torch.inference_mode():
-            logits = self.model(pixel_values=self.masked_pixels(present)).logits
-        return logits.float().softmax(-1)[:, self.target]
-
-
-@dataclass(frozen=True)
 class ImageEvalModel:
-    """A ViT image classifier and its images; items are named ``<split>/<index>`` into ``images`` (the
-    harness's ``test/<index>``, the amortized explainer's training inputs ``train/<index>``)."""
+    """A ViT image classifier and its images; items are named ``test/<index>`` into ``images`` (the
+    recipe's test split), as the recipe's own ``image`` names them."""
 
     name: str
     model: nn.Module
@@ -138,87 +103,55 @@ class ImageEvalModel:
 
     def row(self, item: str) -> PatchRow:
         """The image as the model sees it, with its predicted class as target."""
-        image = torch.tensor(self._image(item), dtype=torch.float32)[None, None]
-        pixels = (image / 255.0 - self.spec.mean) / self.spec.std  # as attnserve.image.decode_image does
-        with torch.inference_mode():
-            target = int(self.model(pixel_values=pixels).logits.argmax(-1))
-        fill = (0.0 - self.spec.mean) / self.spec.std
-        return PatchRow(self.model, pixels, self.spec.grid, self.spec.patch_size, fill, target)
+        return image_game(self.model, self.spec, self._image(item))
 
     def n_tokens(self, item: str) -> int:
         rows, cols = self.spec.grid
         return rows * cols
 
 
-def _from_recipe(recipe: ModuleType, held_out: list[tuple[str, int]], data: str) -> EvalModel:
-    """A text model as its archive packs it (from the build cache, built on a miss) and its recipe's
-    held-out split."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_model(bundle: Bundle) -> EvalModel | ImageEvalModel:
+    """The model of ``bundle`` exactly as its archive serves it (the servable dir its release set stages,
+    loaded by the handler's own loader) and the held-out items of its recipe: a text recipe's held-out
+    split in its seeded order, an image recipe's test split in file order. Raises ``ReleaseError``
+    when the release set is missing or does not match its manifest."""
+    from model_store.recipes.build import release_dir, staged
 
-    from model_store.recipes.build import staged_model
-
-    model_dir, _ = staged_model(recipe.NAME)  # what the archive packs: built on a miss
+    model_dir, _ = staged(bundle, release_dir(bundle))
+    loaded = load_explainer(model_dir, bundle.handler_settings(), ModelInfo(bundle.name, "eval"))
     card = json.loads((model_dir / "model_card.json").read_text())
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager")
+    trained = (
+        f"{card.get('base_model', {}).get('name') or card['architecture']['class']}: {card['task']}, "
+        f"trained on {card['data']['source']} (held-out accuracy {card['metrics']['accuracy']:.3f})"
+    )
+    if isinstance(loaded, ImageExplainer):
+        images, _ = bundle.recipe.load_split("test")
+        (rows, cols), size = loaded.spec.grid, loaded.spec.patch_size
+        return ImageEvalModel(
+            name=bundle.name,
+            model=loaded.model,
+            spec=loaded.spec,
+            images=images,
+            texts=[f"test/{i}" for i in range(len(images))],
+            description=f"{trained}; images: the test split, in file order, {rows * cols} patches "
+            f"({rows}×{cols} grid of {size}×{size} pixels)",
+            amortizer=loaded.amortizer,
+        )
+    _, held_out = bundle.recipe.split()
     return EvalModel(
-        name=recipe.NAME,
-        model=model.eval().requires_grad_(False),
-        tokenizer=AutoTokenizer.from_pretrained(model_dir),
-        max_length=recipe.TRAIN_CONFIG["max_length"],
+        name=bundle.name,
+        model=loaded.model,
+        tokenizer=loaded.tokenizer,
+        max_length=loaded.max_length,
         texts=[text for text, _ in held_out],
-        description=(
-            f"all-MiniLM-L6-v2 fine-tuned on {data} (held-out accuracy {card['metrics']['accuracy']:.3f}); "
-            "texts: the held-out split, in its seeded order"
-        ),
-        amortizer=find_amortizer(model_dir, model),
+        description=f"{trained}; texts: the held-out split, in its seeded order",
+        amortizer=loaded.amortizer,
     )
 
 
-def sentiment() -> EvalModel:
-    """The default demo model (model_store/recipes/sentiment.py)."""
-    from model_store.recipes import sentiment as recipe
-
-    _, held_out = recipe.split(recipe.load_examples(recipe.data_file()))
-    return _from_recipe(recipe, held_out, "Rotten Tomatoes snippets")
-
-
-def topics() -> EvalModel:
-    """The 5-topic BBC News model (model_store/recipes/topics.py); articles are truncated to 128 tokens."""
-    from model_store.recipes import topics as recipe
-
-    _, held_out = recipe.split(recipe.load_articles())
-    return _from_recipe(recipe, held_out, "BBC News articles (5 topics)")
-
-
-def fashion() -> ImageEvalModel:
-    """The Fashion-MNIST ViT (model_store/recipes/fashion.py) on its 10k test images, in file order."""
-    from transformers import ViTForImageClassification
-
-    from model_store.recipes import fashion as recipe
-    from model_store.recipes.build import staged_model
-
-    model_dir, _ = staged_model(recipe.NAME)
-    card = json.loads((model_dir / "model_card.json").read_text())
-    model = ViTForImageClassification.from_pretrained(model_dir, attn_implementation="eager")
-    images, _ = recipe.load_split("test")
-    return ImageEvalModel(
-        name=recipe.NAME,
-        model=model.eval().requires_grad_(False),
-        spec=ImageSpec.from_model_dir(model_dir),
-        images=images,
-        texts=[f"test/{i}" for i in range(len(images))],
-        description=(
-            f"ViT trained from scratch on Fashion-MNIST (test accuracy {card['metrics']['accuracy']:.3f}); "
-            "images: the test split, in file order, 49 patches (7×7 grid of 4×4 pixels)"
-        ),
-        amortizer=find_amortizer(model_dir, model),
-    )
-
-
+BUNDLES = discover()  # every model with a bundle is evaluable, under its bundle's name
 MODELS: dict[str, Callable[[], EvalModel | ImageEvalModel]] = {
-    "sentiment": sentiment,
-    "topics": topics,
-    "fashion": fashion,
+    name: partial(load_model, bundle) for name, bundle in BUNDLES.items()
 }
 
 
@@ -253,7 +186,7 @@ def out_of_domain(name: str) -> Callable[[], EvalModel]:
 
         from model_store.recipes.sentiment import MIN_ABS_SCORE
 
-        subject = sentiment()
+        subject = load_model(BUNDLES["sentiment"])
         trained_on = subject.description.partition("; texts:")[0]  # the model half of the description
         return replace(
             subject,

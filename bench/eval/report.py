@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.eval.metrics import AOPC_BINS, PAPER_BINS
+from attnserve.faithfulness import AOPC_BINS, PAPER_BINS
 from bench.eval.run import Measurements
 from bench.eval.stats import Analysis, Estimate, Summary, paired
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from attnserve.explain import Explainer
+from attnserve.faithfulness import faithfulness
 from bench.eval.candidates import Candidate
-from bench.eval.metrics import faithfulness
 from bench.eval.models import EvalModel, ImageEvalModel
 
 

@@ -1,25 +1,26 @@
-"""The learned explainer built into an archive (``amortized_shapley``, attnserve/methods/amortized.py).
+"""The learned explainer (``amortized_shapley``, attnserve/methods/amortized.py): its build stages.
 
-`model_store/<model>/amortized.yaml` declares it. At archive build `with_amortized`:
-1. draws training inputs (seeded) from the model's own training split, never its held-out set, and
-   computes their Shapley values in the [MASK] game (shapley_targets.py), cached on their own key
-   (model, inputs, teacher settings and code), so retuning the network never recomputes them;
+A bundle's ``amortized`` section declares it. `with_amortized`:
+1. draws training inputs (seeded) from the model's own training split (its recipe's
+   ``training_items``), never its held-out set, and has shapley_targets.py compute their Shapley values
+   in the masking game, cached per block on their own key (model, inputs, teacher settings and the
+   teacher's code), so retuning the network never recomputes them;
 2. runs the served capture pass over the same inputs for the network's features;
 3. fits the network on most of them, keeps the epoch with the best loss on the rest (the validation
    inputs), and reports there: Spearman ρ against the targets, comprehensiveness and sufficiency of
    the network and of the targets themselves, and a learning curve over the number of training inputs;
-4. stages the model's files plus `amortized.pt` (with its report), and model cards (`model_card.json`,
-   `MODEL_CARD.md`) that carry the report.
+4. caches `amortized.pt` (with its report) and the model cards (`model_card.json`, `MODEL_CARD.md`)
+   extended with that report.
 
-``ATTNSERVE_AMORTIZED_BUDGET=quick`` applies the file's ``quick`` overrides (a few inputs, few orders,
-few epochs): CI and tests build in seconds what a release builds in minutes, cached under its own key.
+Under ``ATTNSERVE_BUDGET=quick`` the section's ``quick`` overrides apply (a few inputs, few orders, few
+epochs): tests build in seconds what a release builds in an hour, cached under its own key.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+import base64
+import io
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -27,22 +28,18 @@ from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model_store.recipes.archive import cached_model, digest, file_sha256, log
-from model_store.recipes.concepts import _link_model
+from model_store.recipes.archive import cached_model, digest, log
+from model_store.recipes.bundles import Bundle, budget, with_budget
+from model_store.recipes.keys import code_digest, versions
+from model_store.recipes.shapley_targets import compute_targets
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-CONFIG_FILE = "amortized.yaml"
-BUDGET_ENV = "ATTNSERVE_AMORTIZED_BUDGET"
-_ROOT = Path(__file__).resolve().parents[2]
-TEACHER_CODE = (_ROOT / "model_store/recipes/shapley_targets.py", _ROOT / "attnserve/probe.py")
-HEAD_CODE = (
-    Path(__file__).resolve(),
-    _ROOT / "attnserve/methods/amortized.py",
-    _ROOT / "attnserve/methods/relevance.py",
-    _ROOT / "attnserve/capture.py",
-)
+    from attnserve.explain import Explainer
+    from attnserve.games import PatchRow
+    from attnserve.probe import Row
+
 CURVE = (0.125, 0.25, 0.5, 1.0)  # shares of the training inputs the learning curve fits on
 
 
@@ -51,7 +48,7 @@ class Settings:
     modality: str  # text | image
     inputs: int  # training + validation inputs
     validation: float  # share of them held aside
-    max_length: int  # positions a text input is cut to (cost ∝ n² · orders); ignored for images
+    positions: int  # positions a text input is cut to for the teacher (cost ∝ n² · orders); 0 for images
     permutations: int  # orders per input, in antithetic pairs
     batch: int  # perturbed inputs per forward
     seed: int
@@ -63,55 +60,57 @@ class Settings:
     block: int = 0  # targets are computed and cached per block of this many inputs (0: one block)
 
 
-def load_settings(path: Path) -> Settings:
-    """The file, with its ``quick`` section applied when the budget says so; unknown keys fail the build."""
-    import yaml
-
-    spec = yaml.safe_load(path.read_text()) or {}
-    quick = spec.pop("quick", {})
+def load_settings(bundle: Bundle) -> Settings:
+    """The bundle's section, with its ``quick`` overrides under the quick budget (a quick ``epochs``
+    replaces the head's); unknown keys fail."""
+    spec = with_budget(bundle.amortized or {})
     head = spec.pop("head", {})
-    budget = os.environ.get(BUDGET_ENV, "full")
-    if budget not in ("full", "quick"):
-        raise ValueError(f"{BUDGET_ENV} must be 'full' or 'quick', got {budget!r}")
-    merged = {**spec, **head, **(quick if budget == "quick" else {})}
+    positions = spec.pop("teacher_positions", bundle.max_length or 0)
     try:
-        return Settings(**merged, budget=budget)
+        return Settings(**{**head, **spec}, modality=bundle.modality, positions=positions, budget=budget())
     except TypeError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise ValueError(f"{bundle.folder}/bundle.yaml, amortized: {error}") from None
 
 
-# ---- the model's own training inputs (never its held-out split) ------------------------------------
+@dataclass(frozen=True)
+class Subject:
+    """The model as this build sees it: the served explainer (at the teacher's length), and the masking
+    game and request body of each training input."""
+
+    bundle: Bundle
+    explainer: Explainer
+
+    @property
+    def model(self) -> Any:
+        return self.explainer.model
+
+    def game(self, item: str) -> Row | PatchRow:
+        from attnserve.games import image_game, text_game
+
+        if self.bundle.modality == "text":
+            return text_game(self.model, self.explainer.tokenizer, item, self.explainer.max_length)
+        return image_game(self.model, self.explainer.spec, self.bundle.recipe.image(item))
+
+    def body(self, item: str) -> dict[str, str]:
+        """The request fields that carry the input (an image as base64 PNG, decoded by the served codec)."""
+        if self.bundle.modality == "text":
+            return {"text": item}
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(self.bundle.recipe.image(item)).save(buffer, format="PNG")
+        return {"image": base64.b64encode(buffer.getvalue()).decode()}
 
 
-def training_items(name: str) -> list[str]:
-    """Text inputs (or ``train/<index>`` image names) of the model's training split, in its own order."""
-    from model_store.recipes import fashion, sentiment, topics
+def subject(bundle: Bundle, checkpoint: Path, settings: Settings) -> Subject:
+    """The assembled model behind the served explainer, loaded by the loader the handler uses."""
+    from attnserve.explain import ModelInfo
+    from attnserve.loading import load_explainer
 
-    if name == sentiment.NAME:
-        return [text for text, _ in sentiment.split(sentiment.load_examples(sentiment.data_file()))[0]]
-    if name == topics.NAME:
-        return [text for text, _ in topics.split(topics.load_articles())[0]]
-    if name == fashion.NAME:
-        return [f"train/{i}" for i in range(len(fashion.load_split("train")[1]))]
-    raise ValueError(f"no training inputs known for model {name!r}")
-
-
-def subject(name: str, model_dir: Path, settings: Settings, items: list[str]) -> Any:
-    """The harness's view of the model (bench.eval.models): request bodies, rows with the masking game."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, ViTForImageClassification
-
-    from attnserve.image import ImageSpec
-    from bench.eval.models import EvalModel, ImageEvalModel
-    from model_store.recipes import fashion
-
-    if settings.modality == "text":
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager")
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        return EvalModel(name, model.eval().requires_grad_(False), tokenizer, settings.max_length, items, "train")
-    model = ViTForImageClassification.from_pretrained(model_dir, attn_implementation="eager")
-    images, _ = fashion.load_split("train")
-    spec = ImageSpec.from_model_dir(model_dir)
-    return ImageEvalModel(name, model.eval().requires_grad_(False), spec, images, items, "train")
+    served = {"modality": bundle.modality, "max_length": settings.positions, "default_methods": []}
+    explainer = load_explainer(checkpoint, served, ModelInfo(bundle.name, "build"))
+    explainer.model.requires_grad_(False)
+    return Subject(bundle, explainer)
 
 
 def choose(items: list[str], settings: Settings) -> list[str]:
@@ -135,34 +134,15 @@ def targets_key(model_key: str, settings: Settings, items: list[str], block: int
     """What one block's targets depend on; block k > 0 draws its orders from seed + k."""
     return digest(
         {
+            "stage": "shapley-targets",
             "model": model_key,
             **({"block": block} if block else {}),
             "items": digest({"items": items}),
-            "teacher": {k: getattr(settings, k) for k in ("max_length", "permutations", "seed", "modality")},
-            "code": {p.name: file_sha256(p) for p in TEACHER_CODE},
-            "torch": importlib.metadata.version("torch"),
+            "teacher": {k: getattr(settings, k) for k in ("positions", "permutations", "seed", "modality")},
+            "code": code_digest([Path(compute_targets.__code__.co_filename)]),
+            "versions": versions("torch", "transformers"),
         }
     )
-
-
-def compute_targets(who: Any, items: list[str], settings: Settings, out: Path, block: int = 0) -> None:
-    """targets.pt: per input, its players' Shapley values (in player order) and the seconds it took."""
-    import torch
-    from tqdm import tqdm
-
-    from model_store.recipes.shapley_targets import permutation_shapley
-    from model_store.recipes.training import set_threads
-
-    set_threads()
-    generator = torch.Generator().manual_seed(settings.seed + block)
-    values, seconds = [], []
-    for item in tqdm(items, desc=f"shapley targets, block {block} ({settings.permutations} orders)", unit="input"):
-        started = time.perf_counter()
-        row = who.row(item)
-        game = row.presence_probability
-        values.append(permutation_shapley(game, row.n, settings.permutations, generator, settings.batch))
-        seconds.append(time.perf_counter() - started)
-    torch.save({"items": items, "values": values, "seconds": seconds}, out / "targets.pt")
 
 
 # ---- 2. features ----------------------------------------------------------------------------------------
@@ -186,7 +166,7 @@ def capture_features(who: Any, items: list[str], values: list[Tensor], batch: in
     from attnserve.capture import capture
     from attnserve.methods.amortized import FEATURE_NEEDS, features
 
-    explainer = who.explainer(1)
+    explainer = who.explainer
     parts = []
     for start in range(0, len(items), batch):
         chunk = items[start : start + batch]
@@ -263,7 +243,7 @@ def validate(head: Any, who: Any, items: list[str], data: Dataset) -> dict[str, 
     import torch
     from scipy.stats import spearmanr
 
-    from bench.eval.metrics import faithfulness
+    from attnserve.faithfulness import faithfulness
 
     with torch.no_grad():
         predicted = head(data.tokens, data.rows, data.players)
@@ -273,7 +253,7 @@ def validate(head: Any, who: Any, items: list[str], data: Dataset) -> dict[str, 
         mine, goal = predicted[i, mask], data.targets[i, mask]
         if len(goal) > 1:
             found["rho"].append(float(spearmanr(mine.numpy(), goal.numpy())[0]))
-        row = who.row(item)
+        row = who.game(item)
         for prefix, scores in (("", mine), ("teacher_", goal)):
             metrics = faithfulness(row, scores)
             found[f"{prefix}comp"].append(metrics["comp"])
@@ -284,43 +264,42 @@ def validate(head: Any, who: Any, items: list[str], data: Dataset) -> dict[str, 
 # ---- 4. staging ----------------------------------------------------------------------------------------------
 
 
-def amortized_key(previous_key: str, targets: list[str], settings: Settings) -> str:
+def amortized_key(model_key: str, targets: list[str], settings: Settings) -> str:
     return digest(
         {
-            "model": previous_key,
+            "stage": "amortized",
+            "model": model_key,
             "targets": targets,
             "head": {k: getattr(settings, k) for k in ("hidden", "epochs", "lr", "weight_decay", "validation", "seed")},
-            # by repo path: the recipe and the method module are both named amortized.py
-            "code": {p.relative_to(_ROOT).as_posix(): file_sha256(p) for p in HEAD_CODE},
+            "code": code_digest([Path(__file__)]),
+            "versions": versions("torch", "transformers", "scipy"),
         }
     )
 
 
-def with_amortized(name: str, model_dir: Path, model_key: str, root: Path) -> tuple[Path, str]:
-    """(dir to pack, key for its archive stamp): ``model_dir`` itself when the model declares no learned
-    explainer. ``model_key`` is the key of ``model_dir`` (the model's, or its concepts' when it has CAVs)."""
-    path = root / "model_store" / name / CONFIG_FILE
-    if not path.is_file():
-        return model_dir, model_key
-    settings = load_settings(path)
-    items = choose(training_items(name), settings)
-    who = cache(partial(subject, name, model_dir, settings, items))  # loaded once, and only on a cache miss
+def with_amortized(bundle: Bundle, checkpoint: Path, model_key: str) -> tuple[Path, str]:
+    """(stage dir holding `amortized.pt` and the extended model cards, its key), built on the assembled
+    ``checkpoint``."""
+    settings = load_settings(bundle)
+    items = choose(bundle.recipe.training_items(), settings)
+    who = cache(partial(subject, bundle, checkpoint, settings))  # loaded once, and only on a cache miss
 
     targets_dirs, tkeys = [], []
     for block, part in enumerate(blocks(items, settings)):
         tkeys.append(targets_key(model_key, settings, part, block))
 
         def compute(out: Path, part: list[str] = part, block: int = block) -> None:
-            compute_targets(who(), part, settings, out, block)
+            image_of = bundle.recipe.image if bundle.modality == "image" else None
+            compute_targets(checkpoint, settings.modality, settings.positions, part, image_of, settings, out, block)
 
-        found, _ = cached_model(f"{name}-shapley-targets", tkeys[-1], compute)
+        found, _ = cached_model(f"{bundle.name}-shapley-targets", tkeys[-1], compute)
         targets_dirs.append(found)
     key = amortized_key(model_key, tkeys, settings)
 
     def build(out: Path) -> None:
-        _build(name, model_dir, who(), items, settings, targets_dirs, out)
+        _build(bundle.name, checkpoint, who(), items, settings, targets_dirs, out)
 
-    staged, _ = cached_model(f"{name}-amortized", key, build)
+    staged, _ = cached_model(f"{bundle.name}-amortized", key, build)
     return staged, key
 
 
@@ -361,21 +340,16 @@ def _build(
         "teacher_seconds": round(sum(stored["seconds"]), 1),
         "train_seconds": round(seconds, 1),
         "threads": threads,
-        "versions": {p: importlib.metadata.version(p) for p in ("torch", "transformers")},
+        "versions": versions("torch", "transformers"),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _link_model(model_dir, out)
     save_amortizer(head, out / FILE_NAME, meta)
-    # Both cards are hard links to the cached model's: replace them, never write through them.
-    card_path, markdown_path = out / "model_card.json", out / "MODEL_CARD.md"
-    card = json.loads(card_path.read_text())
+    card = json.loads((model_dir / "model_card.json").read_text())
     shown = ("budget", "training_inputs", "validation_inputs", "validation", "learning_curve", "teacher_seconds")
     card["amortized_shapley"] = {k: meta[k] for k in shown}
-    markdown = markdown_path.read_text() if markdown_path.is_file() else ""
-    for path in (card_path, markdown_path):
-        path.unlink(missing_ok=True)
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    markdown_path.write_text("\n\n".join(filter(None, [markdown.rstrip("\n"), render_summary(meta)])))
+    markdown = (model_dir / "MODEL_CARD.md").read_text()
+    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (out / "MODEL_CARD.md").write_text("\n\n".join(filter(None, [markdown.rstrip("\n"), render_summary(meta)])))
 
 
 def render_summary(meta: dict) -> str:

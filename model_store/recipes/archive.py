@@ -1,12 +1,14 @@
-"""Caching and archiving helpers shared by every model recipe.
+"""The build cache and the archive packer shared by every stage.
 
-A recipe trains a model directory once per *model key* (a hash of everything that determines the
-weights) and caches it outside the repo; the `.mar` is then repacked only when the model key or the
-packed code/config changes, tracked by a stamp file next to the archive.
+Each stage (a trained model, its concept vectors, its learned explainer) is cached outside the repo
+once per key (model_store/recipes/keys.py says what a key covers), published atomically under a lock;
+a `.mar` is repacked only when what it packs changes, tracked by a stamp file next to the archive and
+replaced atomically too.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -16,10 +18,13 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from model_store.recipes.keys import file_sha256
 
 MARKER = ".complete"  # written last: a model dir without it is an interrupted build
 _SKIP_DIRS = {"__pycache__"}
@@ -32,17 +37,8 @@ def log(name: str, message: str) -> None:
 
 
 def cache_root() -> Path:
-    """Trained models live outside the repo so `git clean` or a fresh checkout does not force retraining."""
+    """Built stages live outside the repo so `git clean` or a fresh checkout does not force rebuilding."""
     return Path(os.environ.get("ATTNSERVE_CACHE") or Path.home() / ".cache" / "attnserve").expanduser()
-
-
-def file_sha256(path: Path) -> str:
-    """Full sha256 of a file, streamed so large data/weight files do not need to fit in memory."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def digest(parts: Mapping[str, Any]) -> str:
@@ -51,19 +47,48 @@ def digest(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created if missing) while the block runs: two builds of the same
+    stage wait for each other instead of both writing it; the OS drops the lock when a build dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def cached_model(name: str, key: str, train: Callable[[Path], None]) -> tuple[Path, bool]:
-    """Return (model dir, cache hit); on a miss run `train(dir)` into a clean dir and mark it complete."""
-    model_dir = cache_root() / "models" / f"{name}-{key}"
-    if (model_dir / MARKER).is_file():
-        log(name, f"model cache hit: {model_dir}")
-        return model_dir, True
-    log(name, f"model cache miss (key {key}): building {model_dir}")
-    if model_dir.exists():
-        shutil.rmtree(model_dir)  # leftovers of an interrupted build must not leak into the new one
-    model_dir.mkdir(parents=True)
-    train(model_dir)
-    (model_dir / MARKER).write_text(key + "\n")
-    return model_dir, False
+    """Return (stage dir, cache hit); on a miss run ``train(dir)`` and publish the dir atomically.
+
+    The stage is built in a temporary sibling and renamed into place with its completion marker already
+    inside, under a per-stage lock: an interrupted build leaves only a temporary dir (removed by the next
+    build), never a half-written stage that a later run trusts, and a concurrent build of the same stage
+    waits, then reuses the first one's result."""
+    stage_dir = cache_root() / "models" / f"{name}-{key}"
+    if (stage_dir / MARKER).is_file():
+        log(name, f"cache hit: {stage_dir}")
+        return stage_dir, True
+    with locked(stage_dir.with_name(f".{stage_dir.name}.lock")):
+        if (stage_dir / MARKER).is_file():  # built by a concurrent build while this one waited
+            log(name, f"cache hit: {stage_dir}")
+            return stage_dir, True
+        log(name, f"cache miss (key {key}): building {stage_dir}")
+        for stale in stage_dir.parent.glob(f".{stage_dir.name}.tmp-*"):  # left by an interrupted build
+            shutil.rmtree(stale, ignore_errors=True)
+        if stage_dir.exists():  # a dir without its marker was never completed: never to be trusted
+            shutil.rmtree(stage_dir)
+        work = stage_dir.with_name(f".{stage_dir.name}.tmp-{os.getpid()}")
+        work.mkdir(parents=True)
+        try:
+            train(work)
+            (work / MARKER).write_text(key + "\n")
+            os.rename(work, stage_dir)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return stage_dir, False
 
 
 def package_files(package: Path) -> list[Path]:
@@ -103,8 +128,8 @@ class ArchiveSpec:
         return self.export_dir / "build" / f"{self.name}.stamp"
 
     def missing_inputs(self) -> list[Path]:
-        """Inputs that do not exist yet; checked before training so a build fails fast."""
-        return [p for p in (self.handler, self.config_file, *self.packages) if not p.exists()]
+        """Packed inputs that do not exist (the config is written from the bundle at packing time)."""
+        return [p for p in (self.handler, *self.packages) if not p.exists()]
 
     def stamp(self, model_key: str) -> str:
         """Hash of the model key plus the contents of all packed code and config."""
@@ -135,9 +160,10 @@ def build_archive(spec: ArchiveSpec, model_dir: Path, model_key: str) -> bool:
     started = time.perf_counter()
     spec.stamp_path.parent.mkdir(parents=True, exist_ok=True)
     spec.stamp_path.unlink(missing_ok=True)  # an interrupted repack must never look up to date
-    with tempfile.TemporaryDirectory(prefix=f"mar-{spec.name}-") as tmp:
-        _run_archiver(spec, model_dir, Path(tmp))
-    check_layout(spec, model_dir)
+    with tempfile.TemporaryDirectory(prefix=f"mar-{spec.name}-", dir=spec.stamp_path.parent) as tmp:
+        packed = _run_archiver(spec, model_dir, Path(tmp))
+        check_layout(spec, model_dir, packed)
+        os.replace(packed, spec.mar_path)  # same file system: a reader sees the old archive or the new one
     spec.stamp_path.write_text(stamp + "\n")
     size_mb, seconds = spec.mar_path.stat().st_size / 1e6, time.perf_counter() - started
     log(spec.name, f"archive rebuilt: {spec.mar_path} ({size_mb:.1f} MB in {seconds:.1f} s)")
@@ -153,9 +179,10 @@ def _stage_packages(packages: Iterable[Path], dest: Path) -> Path:
     return dest
 
 
-def _run_archiver(spec: ArchiveSpec, model_dir: Path, tmp: Path) -> None:
-    """Run torch-model-archiver in a private TMPDIR: it stages into the fixed `$TMPDIR/<model-name>`
-    and deletes that dir first, so concurrent or stray builds would otherwise clobber each other."""
+def _run_archiver(spec: ArchiveSpec, model_dir: Path, tmp: Path) -> Path:
+    """Run torch-model-archiver in a private TMPDIR (it stages into the fixed `$TMPDIR/<model-name>` and
+    deletes that dir first, so concurrent builds would otherwise clobber each other) and export into
+    ``tmp``; returns the written archive."""
     extras = [str(p) for p in model_extra_files(model_dir, spec.serialized_file)]
     if spec.packages:
         extras.append(str(_stage_packages(spec.packages, tmp / "packages")))
@@ -166,7 +193,7 @@ def _run_archiver(spec: ArchiveSpec, model_dir: Path, tmp: Path) -> None:
         "--handler": str(spec.handler),
         "--extra-files": ",".join(extras),
         "--config-file": str(spec.config_file),
-        "--export-path": str(spec.export_dir),
+        "--export-path": str(tmp),
     }
     args = [x for kv in options.items() for x in kv]
     cmd = [sys.executable, "-m", "model_archiver.model_packaging", *args, "-f"]
@@ -175,11 +202,12 @@ def _run_archiver(spec: ArchiveSpec, model_dir: Path, tmp: Path) -> None:
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip()[-2000:]
         raise RuntimeError(f"torch-model-archiver failed (exit {done.returncode}):\n{tail}")
+    return tmp / spec.mar_path.name
 
 
-def check_layout(spec: ArchiveSpec, model_dir: Path) -> None:
+def check_layout(spec: ArchiveSpec, model_dir: Path, archive: Path) -> None:
     """Fail loudly if the archiver ever changes how it lays out files (e.g. flattens packages)."""
-    with zipfile.ZipFile(spec.mar_path) as z:
+    with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
     expected = {"MAR-INF/MANIFEST.json", spec.serialized_file, spec.handler.name, spec.config_file.name}
     expected |= {p.name for p in model_extra_files(model_dir, spec.serialized_file)}
@@ -187,4 +215,4 @@ def check_layout(spec: ArchiveSpec, model_dir: Path) -> None:
     missing = sorted(expected - names)
     stray = sorted(n for n in names if "__pycache__" in n or n.endswith(".pyc"))
     if missing or stray:
-        raise RuntimeError(f"{spec.mar_path} has a bad layout: missing {missing}, unexpected {stray}")
+        raise RuntimeError(f"{archive} has a bad layout: missing {missing}, unexpected {stray}")

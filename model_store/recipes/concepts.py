@@ -1,26 +1,24 @@
-"""Concept vectors built into an archive: the concept file, its cache key, and the staged model dir.
+"""The concepts stage: CAVs of the concepts a model's bundle declares, fitted on the trained model.
 
-`model_store/<model>/concepts.yaml` declares a model's concepts (how they are read is up to the
-modality's builder, concepts_text.py or concepts_image.py). At archive build `with_concepts` trains
-their CAVs on the cached model, caches the result like a model (keyed by the model key, the concept
-file, the CAV code and the lexicon data) and hands back a dir holding the model's files plus `cavs.pt`,
-under a key that changes whenever any of those inputs does, so the archive is repacked exactly then.
-A model without a concept file is packed as before.
+The bundle's ``concepts`` section declares them (how they are read is up to the modality's builder,
+concepts_text.py or concepts_image.py). `with_concepts` fits their CAVs on the assembled model and
+caches `cavs.pt` and `CONCEPTS.md` under a key of the model key, the section, the code the stage
+imports and the lexicon data, so they are rebuilt exactly when one of those changes.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model_store.recipes.archive import MARKER, cached_model, digest, file_sha256, log
+from model_store.recipes import concepts_image, concepts_text
+from model_store.recipes.archive import cached_model, digest, log
+from model_store.recipes.bundles import Bundle, with_budget
+from model_store.recipes.keys import code_digest, versions
 
 if TYPE_CHECKING:  # torch stays unimported on a cache hit, where only the key is computed
     from torch import Tensor
@@ -28,17 +26,8 @@ if TYPE_CHECKING:  # torch stays unimported on a cache hit, where only the key i
     from attnserve.concepts.bank import CavBank
     from model_store.recipes.cav import CavConfig
 
-CONCEPT_FILE = "concepts.yaml"
+BUILDERS = {"text": concepts_text, "image": concepts_image}
 SUMMARY_FILE = "CONCEPTS.md"
-BUILDERS = {"text": "model_store.recipes.concepts_text", "image": "model_store.recipes.concepts_image"}
-_HERE = Path(__file__).resolve().parent
-CODE = (
-    _HERE / "cav.py",
-    _HERE / "concepts.py",
-    _HERE / "concepts_text.py",
-    _HERE / "concepts_image.py",
-    _HERE.parents[1] / "attnserve" / "concepts" / "bank.py",
-)
 
 
 @dataclass(frozen=True)
@@ -60,80 +49,69 @@ class Examples:
     random_preview: list[str]
 
 
-def load_spec(path: Path) -> dict[str, Any]:
-    """Parse and check a concept file: a typo must fail the build, not silently drop a concept."""
-    import yaml
-
-    spec = yaml.safe_load(path.read_text())
-    missing = {"modality", "settings", "cav", "concepts"} - set(spec or {})
+def check_section(bundle: Bundle) -> dict[str, Any]:
+    """The bundle's concepts section, budget applied, checked: a typo must fail the build, not silently
+    drop a concept."""
+    spec = with_budget(bundle.concepts or {})
+    where = f"{bundle.folder}/bundle.yaml, concepts"
+    missing = {"settings", "cav", "concepts"} - set(spec)
     if missing:
-        raise ValueError(f"{path}: missing sections {sorted(missing)}")
-    if spec["modality"] not in BUILDERS:
-        raise ValueError(f"{path}: modality {spec['modality']!r} is not one of {', '.join(BUILDERS)}")
+        raise ValueError(f"{where}: missing sections {sorted(missing)}")
     if not spec["concepts"]:
-        raise ValueError(f"{path}: declares no concepts")
+        raise ValueError(f"{where}: declares no concepts")
     for name, concept in spec["concepts"].items():
         if not isinstance(concept, dict) or not concept.get("description"):
-            raise ValueError(f"{path}: concept {name!r} needs a description")
+            raise ValueError(f"{where}: concept {name!r} needs a description")
     return spec
 
 
-def concepts_key(model_key: str, path: Path, spec: dict[str, Any]) -> str:
-    """Everything the CAVs depend on; the archive stamp takes this key in place of the model key."""
-    builder = importlib.import_module(BUILDERS[spec["modality"]])
+def concepts_key(bundle: Bundle, model_key: str, spec: dict[str, Any]) -> str:
+    """Everything the CAVs depend on: the model, the section, the stage's code, the lexicon data."""
     return digest(
         {
+            "stage": "concepts",
             "model": model_key,
-            "concepts": file_sha256(path),
-            "code": {p.name: file_sha256(p) for p in CODE},
-            "data": builder.data_key(),
-            "versions": {p: importlib.metadata.version(p) for p in ("torch", "transformers", "scikit-learn")},
+            **bundle.identity,
+            "concepts": spec,
+            "code": code_digest([Path(__file__)]),
+            "data": BUILDERS[bundle.modality].data_key(),
+            "versions": versions("torch", "transformers", "scikit-learn"),
         }
     )
 
 
-def with_concepts(name: str, model_dir: Path, model_key: str, root: Path) -> tuple[Path, str]:
-    """(dir to pack, key for its archive stamp): the model dir itself when the model declares no concepts."""
-    path = root / "model_store" / name / CONCEPT_FILE
-    if not path.is_file():
-        return model_dir, model_key
-    spec = load_spec(path)
-    key = concepts_key(model_key, path, spec)
-    staged, _ = cached_model(f"{name}-concepts", key, lambda out: _build(name, model_dir, model_key, spec, out))
+def with_concepts(bundle: Bundle, checkpoint: Path, model_key: str) -> tuple[Path, str]:
+    """(stage dir holding `cavs.pt` and `CONCEPTS.md`, its key), built on the assembled ``checkpoint``."""
+    spec = check_section(bundle)
+    key = concepts_key(bundle, model_key, spec)
+    staged, _ = cached_model(
+        f"{bundle.name}-concepts", key, lambda out: _build(bundle, checkpoint, model_key, spec, out)
+    )
     return staged, key
 
 
-def _build(name: str, model_dir: Path, model_key: str, spec: dict[str, Any], out: Path) -> None:
+def _build(bundle: Bundle, checkpoint: Path, model_key: str, spec: dict[str, Any], out: Path) -> None:
     from attnserve.concepts.bank import FILE_NAME, save_cavs
 
-    _link_model(model_dir, out)
     started = time.perf_counter()
-    bank = build_bank(name, model_dir, spec)
+    bank = build_bank(bundle, checkpoint, spec)
     seconds = time.perf_counter() - started
     bank.meta.update(model_key=model_key, build_seconds=round(seconds, 1))
     save_cavs(bank, out / FILE_NAME)
     (out / SUMMARY_FILE).write_text(render_summary(bank))
-    log(name, f"CAVs built in {seconds:.0f} s: {', '.join(bank.concepts)} + random baseline")
+    log(bundle.name, f"CAVs built in {seconds:.0f} s: {', '.join(bank.concepts)} + random baseline")
 
 
-def _link_model(model_dir: Path, out: Path) -> None:
-    """Hard links where possible: the staged dir must not double the disk use of a 90 MB model."""
-    for source in model_dir.iterdir():
-        if source.is_file() and source.name != MARKER:
-            try:
-                os.link(source, out / source.name)
-            except OSError:
-                shutil.copy2(source, out / source.name)
-
-
-def build_bank(name: str, model_dir: Path, spec: dict[str, Any]) -> CavBank:
+def build_bank(bundle: Bundle, checkpoint: Path, spec: dict[str, Any]) -> CavBank:
     """Activations from the modality's builder, then K CAVs per concept and layer, plus the random set."""
     from attnserve.concepts.bank import RANDOM, CavBank, CavSet
     from model_store.recipes.cav import REPRESENTATION, CavConfig, random_cavs, train_cavs
 
-    builder = importlib.import_module(BUILDERS[spec["modality"]])
+    name = bundle.name
     config = CavConfig(**spec["cav"])
-    examples: Examples = builder.build_examples(model_dir, spec["settings"], spec["concepts"])
+    examples: Examples = BUILDERS[bundle.modality].build_examples(
+        bundle, checkpoint, spec["settings"], spec["concepts"]
+    )
     sets = {}
     for c in examples.concepts:
         vectors, accuracy = train_cavs(c.activations, c.counterparts, config, c.name)
@@ -154,7 +132,7 @@ def build_bank(name: str, model_dir: Path, spec: dict[str, Any]) -> CavBank:
         concepts=sets,
         random=random_set,
         meta={
-            "modality": spec["modality"],
+            "modality": bundle.modality,
             "settings": spec["settings"],
             "cav_config": spec["cav"],
             "preview": {**{c.name: c.preview for c in examples.concepts}, RANDOM: examples.random_preview},

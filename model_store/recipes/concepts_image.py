@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from model_store.recipes.bundles import Bundle
     from model_store.recipes.concepts import Examples
 
 SIZE = 28
@@ -97,12 +98,12 @@ def data_key() -> dict[str, str]:
     return {}
 
 
-def build_examples(model_dir: Path, settings: dict[str, Any], concepts: dict[str, dict[str, Any]]) -> Examples:
-    """Activations of each texture set, its relative counterparts (the other textures) and the random pool."""
+def build_examples(bundle: Bundle, model_dir: Path, settings: dict[str, Any], concepts: dict[str, Any]) -> Examples:
+    """Activations of each texture set, its relative counterparts (the other textures) and the random pool
+    (the model's training images, through its recipe's `load_split` and `normalise`)."""
     import torch
     from transformers import ViTForImageClassification
 
-    from model_store.recipes import fashion
     from model_store.recipes.cav import mean_hidden_states
     from model_store.recipes.concepts import ConceptExamples, Examples
 
@@ -110,7 +111,7 @@ def build_examples(model_dir: Path, settings: dict[str, Any], concepts: dict[str
     rng = np.random.default_rng(settings["seed"])
 
     def activations(images: np.ndarray) -> torch.Tensor:
-        pixels = fashion.normalise(images)
+        pixels = bundle.recipe.normalise(images)
         tokens = (model.config.image_size // model.config.patch_size) ** 2 + 1  # patches + [CLS]; none is padding
         batches = (({"pixel_values": b}, torch.ones(len(b), tokens)) for b in pixels.split(BATCH))
         return mean_hidden_states(model, batches)
@@ -134,7 +135,7 @@ def build_examples(model_dir: Path, settings: dict[str, Any], concepts: dict[str
         )
         for name, spec in concepts.items()
     ]
-    train_images, _ = fashion.load_split("train")
+    train_images, _ = bundle.recipe.load_split("train")
     picked = rng.choice(len(train_images), settings["random"]["fashion_mnist_train"], replace=False)
     noise_images, noise_params = generate(noise, settings["random"]["noise"], rng)
     pool = torch.cat([activations(train_images[picked]), activations(noise_images)])

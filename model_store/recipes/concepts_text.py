@@ -16,16 +16,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model_store.recipes.archive import file_sha256
+from model_store.recipes.keys import file_sha256
 
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from model_store.recipes.bundles import Bundle
     from model_store.recipes.concepts import Examples
 
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")  # keeps "n't" contractions whole, as VADER's NEGATE lists them
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'A-Z0-9])")
-SENTENCE_WORDS = (5, 60)  # article sentences outside this range are headlines, fragments or run-ons
 BATCH = 64
 
 
@@ -96,38 +95,6 @@ def concept_words(spec: dict[str, Any]) -> set[str]:
     return LEXICONS[spec["lexicon"]](spec) - set(spec.get("exclude", []))
 
 
-def rotten_tomatoes_train() -> list[tuple[str, str]]:
-    """(sentence, label) of the sentiment model's training split (the recipe's own seeded split), minus
-    the odd sentence that the data also holds, verbatim, in the held-out part."""
-    from model_store.recipes import sentiment
-
-    train, test = sentiment.split(sentiment.load_examples(sentiment.data_file()))
-    held_out = {text for text, _ in test}
-    return [(text, sentiment.ID2LABEL[y]) for text, y in train if text not in held_out]
-
-
-def sentences(article: str) -> list[str]:
-    """Sentences of a BBC article; the first chunk (the headline run into the opening sentence) is dropped."""
-    low, high = SENTENCE_WORDS
-    return [s for s in SENTENCE_END.split(article)[1:] if low <= len(s.split()) <= high]
-
-
-def bbc_news_train_sentences() -> list[tuple[str, str]]:
-    """(sentence, topic) for the sentences of the topics model's training articles, minus those that
-    also occur in a held-out article (agency boilerplate, quotes carried by several stories)."""
-    from model_store.recipes import topics
-
-    train, test = topics.split(topics.load_articles())
-    held_out = {s for text, _ in test for s in sentences(text)}
-    return [(s, topics.ID2LABEL[y]) for text, y in train for s in sentences(text) if s not in held_out]
-
-
-SOURCES: dict[str, Callable[[], list[tuple[str, str]]]] = {
-    "rotten_tomatoes_train": rotten_tomatoes_train,
-    "bbc_news_train_sentences": bbc_news_train_sentences,
-}
-
-
 def data_key() -> dict[str, str]:
     """The lexicon files (the source sentences are pinned by the model key, which hashes its data)."""
     return {
@@ -137,8 +104,9 @@ def data_key() -> dict[str, str]:
     }
 
 
-def build_examples(model_dir: Path, settings: dict[str, Any], concepts: dict[str, dict[str, Any]]) -> Examples:
-    """Activations of each concept's sentences, its counterparts and the random pool (see concepts.py)."""
+def build_examples(bundle: Bundle, model_dir: Path, settings: dict[str, Any], concepts: dict[str, Any]) -> Examples:
+    """Activations of each concept's sentences, its counterparts and the random pool (see concepts.py);
+    the sentences are the model's training sentences, from its recipe's `concept_sentences`."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -148,7 +116,7 @@ def build_examples(model_dir: Path, settings: dict[str, Any], concepts: dict[str
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rng = random.Random(settings["seed"])
-    sentences = SOURCES[settings["source"]]()
+    sentences = bundle.recipe.concept_sentences(bundle)
     pool = rng.sample(sentences, min(settings["pool"], len(sentences)))
 
     def activations(texts: list[str]) -> Tensor:
@@ -158,7 +126,7 @@ def build_examples(model_dir: Path, settings: dict[str, Any], concepts: dict[str
                     texts[i : i + BATCH],
                     padding=True,
                     truncation=True,
-                    max_length=settings["max_length"],
+                    max_length=bundle.max_length,
                     return_tensors="pt",
                 )
                 yield dict(encoded), encoded["attention_mask"]

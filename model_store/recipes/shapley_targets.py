@@ -1,5 +1,9 @@
-"""The teacher of ``amortized_shapley``: Shapley values of a masking game by antithetic permutation
-sampling, every coalition of every sampled order evaluated in large batches.
+"""The teacher of ``amortized_shapley``: Shapley values of the masking game (attnserve/games.py) by
+antithetic permutation sampling, every coalition of every sampled order evaluated in large batches.
+
+This module and what it imports are the code part of the targets' cache key (keys.py), and targets
+cost an hour of CPU per release: it loads the model with transformers directly, not through the
+serving loader, so that engine edits outside the masking game never invalidate them.
 
 Why this estimator (measured on the sentiment model, see the README's amortized section): the faithfulness
 protocol and the served baselines play the [MASK] game, so the targets must be Shapley values of exactly
@@ -13,8 +17,11 @@ same coalitions but draws orders independently and in smaller batches.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from itertools import permutations as all_orders
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -44,3 +51,59 @@ def permutation_shapley(game: Game, n: int, count: int, generator: torch.Generat
     gains = values.diff(dim=1)  # [P, n]: gains[p, s] belongs to player chosen[p, s]
     phi = torch.zeros(len(chosen), n).scatter_(1, chosen, gains)
     return phi.mean(0)
+
+
+class Teacher(Protocol):
+    """The teacher settings a targets block depends on (a part of amortized.Settings)."""
+
+    permutations: int
+    batch: int
+    seed: int
+
+
+def compute_targets(
+    checkpoint: Path,
+    modality: str,
+    positions: int,
+    items: Sequence[str],
+    image_of: Callable[[str], Any] | None,
+    teacher: Teacher,
+    out: Path,
+    block: int = 0,
+) -> None:
+    """targets.pt: per input, its players' Shapley values (in player order) and the seconds it took.
+
+    Text inputs are cut to ``positions``; image items are turned into pixels by ``image_of``."""
+    from tqdm import tqdm
+    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification, AutoTokenizer
+
+    from attnserve.games import image_game, text_game
+    from attnserve.image import ImageSpec
+    from model_store.recipes.training import set_threads
+
+    set_threads()
+    if modality == "text":
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint, attn_implementation="eager")
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        model.eval().requires_grad_(False)
+
+        def game_of(item: str) -> Any:
+            return text_game(model, tokenizer, item, positions)
+    else:
+        model = AutoModelForImageClassification.from_pretrained(checkpoint, attn_implementation="eager")
+        spec = ImageSpec.from_model_dir(checkpoint)
+        model.eval().requires_grad_(False)
+
+        def game_of(item: str) -> Any:
+            return image_game(model, spec, image_of(item))
+
+    generator = torch.Generator().manual_seed(teacher.seed + block)
+    values, seconds = [], []
+    for item in tqdm(items, desc=f"shapley targets, block {block} ({teacher.permutations} orders)", unit="input"):
+        started = time.perf_counter()
+        row = game_of(item)
+        values.append(
+            permutation_shapley(row.presence_probability, row.n, teacher.permutations, generator, teacher.batch)
+        )
+        seconds.append(time.perf_counter() - started)
+    torch.save({"items": list(items), "values": values, "seconds": seconds}, out / "targets.pt")

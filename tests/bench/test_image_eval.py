@@ -10,10 +10,12 @@ import torch
 from attnserve.methods import METHOD_NEEDS, REGISTRY
 from bench.eval.__main__ import main
 from bench.eval.models import MODELS
+from tests.bundles import require_release
 
 
 @pytest.fixture(scope="module")
 def fashion():
+    require_release("fashion")
     return MODELS["fashion"]()
 
 
@@ -41,6 +43,7 @@ def test_masking_all_patches_changes_the_input_and_masking_none_leaves_it(fashio
 
 
 def test_quick_mode_on_fashion_runs_every_attention_method_and_skips_the_baselines(tmp_path) -> None:
+    require_release("fashion")
     assert main(["--model", "fashion", "--quick", "--count", "2", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "fashion.json").read_text())
     names = {summary["name"] for summary in report["summaries"]}

@@ -10,6 +10,7 @@ import pytest
 from bench.eval.__main__ import parse
 from bench.eval.models import MODELS, OUT_OF_DOMAIN, out_of_domain_texts
 from model_store.recipes.sentiment import data_file
+from tests.bundles import require_release
 
 
 def file_texts(stem: str) -> list[str]:
@@ -38,6 +39,7 @@ def test_the_sets_are_models_the_command_line_accepts() -> None:
 
 
 def test_a_set_is_the_sentiment_model_on_other_texts() -> None:
+    require_release("sentiment")
     subject = MODELS["sentiment-tweets"]()
     assert subject.texts == out_of_domain_texts("tweets") and subject.name == "sentiment"
     assert subject.model.config.num_labels == 2 and subject.max_length == 128

@@ -6,9 +6,12 @@ import json
 
 from attnserve.methods import REGISTRY
 from bench.eval.__main__ import main
+from bench.eval.models import MODELS
+from tests.bundles import require_release
 
 
 def test_quick_mode_writes_table_json_and_plot(tmp_path) -> None:
+    require_release("sentiment")
     assert main(["--quick", "--count", "3", "--out", str(tmp_path)]) == 0
     table = (tmp_path / "sentiment.md").read_text()
     report = json.loads((tmp_path / "sentiment.json").read_text())
@@ -21,8 +24,7 @@ def test_quick_mode_writes_table_json_and_plot(tmp_path) -> None:
 
 
 def test_topics_plugs_in_with_its_held_out_articles() -> None:
-    from bench.eval.models import MODELS
-
+    require_release("topics")
     topics = MODELS["topics"]()
     assert len(topics.texts) == 425 and topics.model.config.num_labels == 5
     assert topics.max_length == 128 and "BBC News" in topics.description

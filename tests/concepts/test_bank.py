@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from attnserve.concepts import RANDOM, CavBank, CavSet, load_cavs, save_cavs
-from attnserve.concepts.bank import FORMAT_VERSION
+from attnserve.concepts.bank import FORMAT_VERSION, RANDOM, CavBank, CavSet, load_cavs, save_cavs
 
 
 def cav_set(name: str, k: int, layers: int = 3, dim: int = 8, counterpart: str = "random") -> CavSet:

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from attnserve import InvalidInput
-from attnserve.concepts import RANDOM, sensitivity
+from attnserve.concepts.bank import RANDOM
 from attnserve.concepts.global_scores import global_scores, parse_global
+from attnserve.concepts.tcav import sensitivity
+from attnserve.errors import InvalidInput
 from attnserve.text import collate, encode_text
 from tests.conftest import CONCEPTS as NAMES
 

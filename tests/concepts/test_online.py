@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnserve import InvalidInput, ModelInfo, TextExplainer
-from attnserve.concepts import CavBank, sensitivity
+from attnserve.concepts.bank import CavBank
+from attnserve.concepts.tcav import sensitivity
+from attnserve.errors import InvalidInput
+from attnserve.explain import ModelInfo
+from attnserve.explain_text import TextExplainer
 from attnserve.text import collate, encode_text
 from tests.conftest import CONCEPTS as NAMES
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from attnserve.concepts import RANDOM, attention_weighted, by_concept, sensitivity, significance, tcav_scores
+from attnserve.concepts.bank import RANDOM
+from attnserve.concepts.stats import by_concept, significance
+from attnserve.concepts.tcav import attention_weighted, sensitivity, tcav_scores
 from model_store.recipes.cav import CavConfig, random_cavs, train_cavs
 
 DIM, TOKENS, INPUTS = 16, 6, 200

@@ -7,8 +7,7 @@ import pytest
 import torch
 from transformers import ViTForImageClassification
 
-from attnserve.concepts import attention_weighted, directional_derivatives, sensitivity, tcav_scores
-from attnserve.concepts.tcav import EPS
+from attnserve.concepts.tcav import EPS, attention_weighted, directional_derivatives, sensitivity, tcav_scores
 from tests.conftest import make_tiny_vit
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnserve import ModelInfo, TextExplainer
 from attnserve.capture import TOKEN_SIGNALS, capture, model_signal_names
+from attnserve.explain import ModelInfo
+from attnserve.explain_text import TextExplainer
 from attnserve.methods.amortized import FEATURE_NEEDS, FILE_NAME, features, find_amortizer, save_amortizer
 from attnserve.text import collate, encode_text
 from tests.conftest import make_amortizer

@@ -13,7 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from attnserve import InvalidInput, ModelInfo, TextExplainer
+from attnserve.errors import InvalidInput
+from attnserve.explain import ModelInfo
+from attnserve.explain_text import TextExplainer
 from attnserve.methods.baselines import forward_passes
 from attnserve.request import parse_request
 from attnserve.text import encode_text

@@ -1,10 +1,12 @@
 """amortized_shapley's build half: the teacher against enumeration, deterministic training on a tiny model
-with a tiny budget, and an archive dir that serves the method without importing the training code."""
+with a tiny budget, the bundle's settings under either budget, keys that follow the code, and a model dir
+that serves the method without importing the training code."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,9 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.eval.models import EvalModel
-from model_store.recipes import amortized
-from model_store.recipes.shapley_targets import orders, permutation_shapley
+from model_store.recipes import amortized, keys
+from model_store.recipes.bundles import BUDGET_ENV, discover
+from model_store.recipes.shapley_targets import compute_targets, orders, permutation_shapley
+from tests.bundles import sections, write_bundle
 from tests.reference.shapley_bruteforce import shapley_values
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,7 +82,7 @@ SETTINGS = amortized.Settings(
     modality="text",
     inputs=len(TEXTS),
     validation=0.25,
-    max_length=32,
+    positions=32,
     permutations=4,
     batch=64,
     seed=7,
@@ -93,30 +96,38 @@ SETTINGS = amortized.Settings(
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tiny_bert, tokenizer) -> Path:
+    """The tiny BERT as an assembled checkpoint: weights, tokenizer and the model cards."""
     path = tmp_path_factory.mktemp("tiny-model")
     tiny_bert.save_pretrained(path)
     tokenizer.save_pretrained(path)
     (path / "model_card.json").write_text(json.dumps({"version": "0.1"}))
+    (path / "MODEL_CARD.md").write_text("# tiny v0.1\n")
     return path
 
 
-def build_twice(model_dir: Path, root: Path, tiny_bert, tokenizer) -> list[tuple[Path, Path]]:
-    """(targets dir, staged dir) of two builds from scratch with the same inputs and settings."""
-    who = EvalModel("tiny", tiny_bert, tokenizer, SETTINGS.max_length, TEXTS, "test")
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory, model_dir) -> amortized.Subject:
+    """The tiny model behind the served explainer, as the build loads it (a text bundle named tiny)."""
+    bundle = write_bundle(tmp_path_factory.mktemp("bundles") / "tiny", sections("sentiment"))
+    return amortized.subject(bundle, model_dir, SETTINGS)
+
+
+def build_twice(model_dir: Path, root: Path, who: amortized.Subject) -> list[tuple[Path, Path]]:
+    """(targets dir, stage dir) of two builds from scratch with the same inputs and settings."""
     built = []
     for attempt in ("a", "b"):
         targets, out = root / f"targets-{attempt}", root / f"staged-{attempt}"
         targets.mkdir()
         out.mkdir()
-        amortized.compute_targets(who, TEXTS, SETTINGS, targets)
+        compute_targets(model_dir, "text", SETTINGS.positions, TEXTS, None, SETTINGS, targets)
         amortized._build("tiny", model_dir, who, TEXTS, SETTINGS, [targets], out)
         built.append((targets, out))
     return built
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, model_dir, tiny_bert, tokenizer) -> list[tuple[Path, Path]]:
-    return build_twice(model_dir, tmp_path_factory.mktemp("amortized"), tiny_bert, tokenizer)
+def built(tmp_path_factory, model_dir, subject) -> list[tuple[Path, Path]]:
+    return build_twice(model_dir, tmp_path_factory.mktemp("amortized"), subject)
 
 
 @pytest.fixture(scope="module")
@@ -142,20 +153,37 @@ def test_the_staged_dir_reports_validation_and_leaves_the_model_card_alone(stage
     for key in ("rho", "comp", "suff", "teacher_comp", "teacher_suff"):
         assert math.isfinite(report["validation"][key])
     assert "amortized_shapley" not in json.loads((model_dir / "model_card.json").read_text())
-    assert "| 6 |" in (staged[0] / "MODEL_CARD.md").read_text()
+    markdown = (staged[0] / "MODEL_CARD.md").read_text()
+    assert markdown.startswith("# tiny v0.1\n\n## Learned explainer") and "| 6 |" in markdown
 
 
-def test_quick_budget_overrides_the_file(monkeypatch) -> None:
-    path = REPO / "model_store" / "sentiment" / amortized.CONFIG_FILE
-    monkeypatch.delenv(amortized.BUDGET_ENV, raising=False)  # `make test` itself runs under the quick budget
-    full = amortized.load_settings(path)
-    monkeypatch.setenv(amortized.BUDGET_ENV, "quick")
-    quick = amortized.load_settings(path)
-    assert quick.inputs < full.inputs and quick.budget == "quick"
+def test_quick_budget_overrides_the_bundle(monkeypatch) -> None:
+    bundle = discover()["sentiment"]
+    monkeypatch.delenv(BUDGET_ENV, raising=False)
+    full = amortized.load_settings(bundle)
+    monkeypatch.setenv(BUDGET_ENV, "quick")
+    quick = amortized.load_settings(bundle)
+    assert quick.inputs < full.inputs and quick.budget == "quick" and full.budget == "full"
     assert replace(quick, inputs=full.inputs, permutations=full.permutations, epochs=full.epochs, budget="full") == full
-    monkeypatch.setenv(amortized.BUDGET_ENV, "lavish")
-    with pytest.raises(ValueError, match=amortized.BUDGET_ENV):
-        amortized.load_settings(path)
+    monkeypatch.setenv(BUDGET_ENV, "lavish")
+    with pytest.raises(ValueError, match=BUDGET_ENV):
+        amortized.load_settings(bundle)
+
+
+def test_teacher_positions_default_to_the_bundles_max_length(monkeypatch) -> None:
+    monkeypatch.delenv(BUDGET_ENV, raising=False)
+    bundles = discover()
+    assert amortized.load_settings(bundles["sentiment"]).positions == bundles["sentiment"].max_length == 128
+    assert amortized.load_settings(bundles["topics"]).positions == 48  # its teacher_positions
+    assert amortized.load_settings(bundles["fashion"]).positions == 0  # images: the patches, uncut
+
+
+def test_an_unknown_setting_fails_naming_the_bundle(tmp_path) -> None:
+    spec = sections("sentiment")
+    spec["amortized"]["permutation"] = 3
+    bundle = write_bundle(tmp_path / "typo", spec)
+    with pytest.raises(ValueError, match=r"typo/bundle\.yaml, amortized: .*permutation"):
+        amortized.load_settings(bundle)
 
 
 SERVE = """
@@ -177,19 +205,44 @@ print(json.dumps({"scores": scores, "training_modules": training}))
 """
 
 
-def test_the_archive_dir_serves_it_without_the_training_code(staged) -> None:
+def test_the_model_dir_serves_it_without_the_training_code(staged, model_dir, tmp_path) -> None:
+    """The checkpoint with the stage's files beside it, as build.staged lays out a servable dir."""
+    served = tmp_path / "served"
+    shutil.copytree(model_dir, served)
+    for path in staged[0].iterdir():
+        shutil.copy2(path, served / path.name)
     done = subprocess.run(
-        [sys.executable, "-c", SERVE, str(staged[0])], capture_output=True, text=True, cwd=REPO, check=True
+        [sys.executable, "-c", SERVE, str(served)], capture_output=True, text=True, cwd=REPO, check=True
     )
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["training_modules"] == []
     assert len(found["scores"]) > 0 and any(x != 0 for x in found["scores"])
 
 
+def edited(path: Path):
+    """A stand-in for ``keys._source_sha`` under which ``path`` (and only it) has been edited."""
+    real = keys._source_sha
+    return lambda source: "edited" if source == path.resolve() else real(source)
+
+
 def test_an_edit_to_any_of_the_network_code_changes_its_key(monkeypatch) -> None:
-    """Each file of HEAD_CODE counts, including the two that share the name amortized.py."""
-    keys = set()
-    for edited in (None, *amortized.HEAD_CODE):  # None: nothing edited
-        monkeypatch.setattr(amortized, "file_sha256", lambda p, edited=edited: "edited" if p == edited else "same")
-        keys.add(amortized.amortized_key("model", ["targets"], SETTINGS))
-    assert len(keys) == 1 + len(amortized.HEAD_CODE)
+    """Both files named amortized.py count: the stage's own and the network's."""
+    recipe, network = REPO / "model_store/recipes/amortized.py", REPO / "attnserve/methods/amortized.py"
+    found = {}
+    for name, path in (("none", None), ("recipe", recipe), ("network", network)):
+        with monkeypatch.context() as m:
+            if path is not None:
+                m.setattr(keys, "_source_sha", edited(path))
+            found[name] = amortized.amortized_key("model", ["targets"], SETTINGS)
+    assert len(set(found.values())) == 3
+
+
+def test_the_targets_follow_the_game_and_not_the_network(monkeypatch) -> None:
+    """Targets cost an hour per release: only an edit to the teacher or the masking game recomputes them."""
+    base = amortized.targets_key("model", SETTINGS, TEXTS)
+    for path, changes in (("attnserve/games.py", True), ("attnserve/methods/amortized.py", False)):
+        with monkeypatch.context() as m:
+            m.setattr(keys, "_source_sha", edited(REPO / path))
+            assert (amortized.targets_key("model", SETTINGS, TEXTS) != base) == changes, path
+    assert amortized.targets_key("model", SETTINGS, TEXTS, block=1) != base
+    assert amortized.targets_key("model", replace(SETTINGS, epochs=9), TEXTS) == base

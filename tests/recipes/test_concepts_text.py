@@ -1,11 +1,12 @@
-"""Text concepts: lexicons read from the offline packages, and concept sentences drawn only from the
-models' training splits, never from their held-out test sets."""
+"""Text concepts: lexicons read from the offline packages, and the sentences each text recipe offers its
+concepts (``concept_sentences``) drawn only from its training split, never from its held-out set."""
 
 from __future__ import annotations
 
 import pytest
 
-from model_store.recipes import concepts_text, sentiment, topics
+from model_store.recipes import sentiment, topics
+from model_store.recipes.bundles import discover
 from model_store.recipes.concepts_text import concept_words, words
 
 
@@ -36,19 +37,21 @@ def test_empath_category_and_unknown_names() -> None:
 
 
 def test_rotten_tomatoes_concepts_never_see_the_held_out_sentences() -> None:
-    _, test = sentiment.split(sentiment.load_examples(sentiment.data_file()))
-    source = concepts_text.rotten_tomatoes_train()
-    assert len(source) >= 9070 and {label for _, label in source} == {"negative", "positive"}
+    bundle = discover()["sentiment"]
+    _, test = sentiment.split()
+    source = sentiment.concept_sentences(bundle)
+    assert len(source) >= 9070 and {label for _, label in source} == set(bundle.labels)
     assert not {text for text, _ in source} & {text for text, _ in test}
 
 
 def test_bbc_sentences_come_from_training_articles_only() -> None:
-    _, test = topics.split(topics.load_articles())
-    source = concepts_text.bbc_news_train_sentences()
-    assert len(source) > 20000 and {label for _, label in source} == set(topics.LABELS)
-    low, high = concepts_text.SENTENCE_WORDS
+    bundle = discover()["topics"]
+    _, test = topics.split()
+    source = topics.concept_sentences(bundle)
+    assert len(source) > 20000 and {label for _, label in source} == set(bundle.labels)
+    low, high = topics.SENTENCE_WORDS
     assert all(low <= len(text.split()) <= high for text, _ in source)
-    held_out = {s for text, _ in test for s in concepts_text.sentences(text)}
+    held_out = {s for text, _ in test for s in topics.sentences(text)}
     assert not {text for text, _ in source} & held_out
 
 
@@ -56,4 +59,4 @@ def test_sentences_drop_the_headline_chunk_and_fragments() -> None:
     article = (
         "Big win for Wales The side beat England 20-10 on Saturday. Great. Jones said it was the best day of his life."
     )
-    assert concepts_text.sentences(article) == ["Jones said it was the best day of his life."]
+    assert topics.sentences(article) == ["Jones said it was the best day of his life."]

@@ -1,14 +1,17 @@
-"""The fashion recipe without training: the Debian IDX files, preprocessing, and what the key tracks."""
+"""The fashion recipe without training: the Debian IDX files, read once per process, items by name,
+preprocessing, and what the model key tracks."""
 
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from model_store.recipes import fashion
+from model_store.recipes import build, fashion
+from model_store.recipes.bundles import discover
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +25,14 @@ def test_official_splits_load_as_uint8_images_and_labels() -> None:
     assert images.shape == (10000, 28, 28) and images.dtype.name == "uint8"
     assert labels.shape == (10000,) and sorted(set(labels.tolist())) == list(range(10))
     assert len(fashion.load_split("train")[0]) == 60000
+    assert fashion.load_split("test") is fashion.load_split("test")  # read once per process
+
+
+def test_items_name_images_of_either_split() -> None:
+    items = fashion.training_items()
+    assert len(items) == 60000 and items[:2] == ["train/0", "train/1"]
+    assert (fashion.image("train/5") == fashion.load_split("train")[0][5]).all()
+    assert (fashion.image("test/7") == fashion.load_split("test")[0][7]).all()
 
 
 def test_normalise_maps_pixels_to_minus_one_one_with_a_channel_axis() -> None:
@@ -41,21 +52,22 @@ def test_idx_magic_is_checked(tmp_path: Path) -> None:
 
 
 def test_model_key_tracks_what_shapes_weights(monkeypatch: pytest.MonkeyPatch) -> None:
-    base = fashion.model_key()
-    assert base == fashion.model_key()
-    with monkeypatch.context() as m:
-        m.setitem(fashion.TRAIN_CONFIG, "epochs", 1)
-        assert fashion.model_key() != base
-    with monkeypatch.context() as m:
-        m.setitem(fashion.ARCHITECTURE, "patch_size", 7)
-        assert fashion.model_key() != base
+    bundle = discover()["fashion"]
+    base = build.model_key(bundle)
+    assert base == build.model_key(bundle)
+    model = bundle.model
+    for edited in (
+        {**model, "train": {**model["train"], "epochs": 1}},
+        {**model, "architecture": {**model["architecture"], "patch_size": 7}},
+    ):
+        assert build.model_key(replace(bundle, model=edited)) != base
     with monkeypatch.context() as m:
         m.setattr(fashion, "data_files", lambda: [Path(fashion.__file__)])
-        assert fashion.model_key() != base
-    assert fashion.model_key() == base
+        assert build.model_key(bundle) != base
+    assert build.model_key(bundle) == base
 
 
 def test_missing_data_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(fashion, "DATA_DIR", tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
-        fashion.model_key()
+        build.model_key(discover()["fashion"])

@@ -1,19 +1,26 @@
-"""Caching and staleness logic of the model recipes. Nothing here trains: a fake model dir stands in for
-the cached weights, so the whole suite runs in seconds (the archiver itself does run, on tiny files)."""
+"""The build's cache and staleness logic: the atomic, locked stage cache, the model key, the archive
+packer and the CLI. Nothing here trains: tiny files stand in for weights, so the whole file runs in
+seconds (the archiver itself does run, on tiny files)."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import subprocess
+import sys
+import threading
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
-from model_store.recipes import build, sentiment
+from model_store.recipes import build, fashion, keys, sentiment, text_classifier
 from model_store.recipes.archive import MARKER, ArchiveSpec, build_archive, cache_root, cached_model, digest
+from model_store.recipes.bundles import BUDGET_ENV, Bundle, discover
+from tests.bundles import sections, write_bundle, write_release
 
-REAL_CONFIG = Path(sentiment.__file__).parents[1] / "sentiment" / "model-config.yaml"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -24,32 +31,25 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-@pytest.fixture
-def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(out: Path, key: str) -> None:
-        raise AssertionError("the recipe tried to train")
-
-    monkeypatch.setattr(sentiment, "train", refuse)
-
-
 def fake_model(model_dir: Path, key: str) -> Path:
     """A completed cache entry with the files a real one has, but tiny."""
     model_dir.mkdir(parents=True)
     (model_dir / "model.safetensors").write_bytes(b"\0" * 64)
     (model_dir / "config.json").write_text("{}")
     (model_dir / "tokenizer.json").write_text("{}")
-    card = {"metrics": {"accuracy": 0.9}, "sizes": {"test": 1000}}
-    (model_dir / "model_card.json").write_text(json.dumps(card))
+    (model_dir / "model_card.json").write_text(json.dumps({"metrics": {"accuracy": 0.9}, "sizes": {"test": 1000}}))
     (model_dir / MARKER).write_text(key)
     return model_dir
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A scratch repo root with stub `handlers`, `attnserve` and client packages and the real model config."""
+    """A scratch repo root with stub handlers, `attnserve` and client packages, and the model config a
+    build writes for the real sentiment bundle."""
     root = tmp_path / "repo"
     (root / "handlers").mkdir(parents=True)
     (root / "handlers" / "text_handler.py").write_text("import attnserve  # noqa: F401\n")
+    (root / "handlers" / "image_handler.py").write_text("import attnserve  # noqa: F401\n")
     (root / "handlers" / "metrics.py").write_text("")
     (root / "attnserve" / "methods").mkdir(parents=True)
     (root / "attnserve" / "__init__.py").write_text("")
@@ -58,8 +58,9 @@ def project(tmp_path: Path) -> Path:
     (root / "attnserve" / "__pycache__" / "stale.cpython-311.pyc").write_bytes(b"junk")
     (root / "client" / "attnserve_client").mkdir(parents=True)
     (root / "client" / "attnserve_client" / "__init__.py").write_text("")
-    (root / "model_store" / "sentiment").mkdir(parents=True)
-    shutil.copy(REAL_CONFIG, root / "model_store" / "sentiment" / "model-config.yaml")
+    config = root / "model_store" / "build" / "sentiment" / "model-config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(yaml.safe_dump(discover()["sentiment"].model_config(), sort_keys=False))
     return root
 
 
@@ -68,7 +69,7 @@ def spec_for(root: Path, name: str = "sentiment") -> ArchiveSpec:
         name=name,
         version="1.0",
         handler=root / "handlers" / "text_handler.py",
-        config_file=root / "model_store" / "sentiment" / "model-config.yaml",
+        config_file=root / "model_store" / "build" / "sentiment" / "model-config.yaml",
         packages=(root / "attnserve",),
         export_dir=root / "model_store",
     )
@@ -96,45 +97,114 @@ def test_cached_model_trains_once_per_key(cache: Path) -> None:
     first, hit = cached_model("m", "k1", train)
     assert (first, hit) == (cache / "models" / "m-k1", False)
     assert (first / MARKER).is_file() and (first / "weights").is_file()
+    assert calls[0] != first  # built elsewhere, then moved into place whole
     assert cached_model("m", "k1", train) == (first, True)
     assert len(calls) == 1
     other, hit = cached_model("m", "k2", train)
     assert other != first and not hit and len(calls) == 2
 
 
-def test_interrupted_build_is_redone_from_scratch() -> None:
+def leftovers(cache: Path) -> list[str]:
+    """Everything in the models dir but the lock files, which stay by design."""
+    return sorted(p.name for p in (cache / "models").iterdir() if not p.name.endswith(".lock"))
+
+
+def test_an_interrupted_build_leaves_no_stage_and_no_temporary_dir(cache: Path) -> None:
     def crash(out: Path) -> None:
         (out / "partial").write_text("half")
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         cached_model("m", "k", crash)
+    assert leftovers(cache) == []
     model_dir, hit = cached_model("m", "k", lambda out: (out / "weights").write_text("w"))
     assert not hit
     assert sorted(p.name for p in model_dir.iterdir()) == [MARKER, "weights"]
 
 
-def test_model_key_tracks_what_shapes_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    base = sentiment.model_key()
-    assert base == sentiment.model_key()
+KILLED = """
+import os
+from model_store.recipes.archive import cached_model
 
+def train(out):
+    (out / "partial").write_text("half")
+    os._exit(9)  # killed mid-build: no finally, no cleanup
+
+cached_model("m", "k", train)
+"""
+
+
+def test_what_a_killed_build_leaves_is_never_trusted_and_is_cleaned_up(cache: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", KILLED], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 9, done.stderr
+    (temporary,) = leftovers(cache)
+    assert temporary.startswith(".m-k.tmp-") and (cache / "models" / temporary / "partial").is_file()
+    stage = cache / "models" / "m-k"
+    stage.mkdir()  # a stage dir without its marker (as a non-atomic build would leave) is not trusted either
+    (stage / "partial").write_text("half")
+
+    model_dir, hit = cached_model("m", "k", lambda out: (out / "weights").write_text("w"))
+    assert (model_dir, hit) == (stage, False)
+    assert sorted(p.name for p in model_dir.iterdir()) == [MARKER, "weights"]
+    assert leftovers(cache) == ["m-k"]
+
+
+def test_a_second_build_of_a_stage_waits_for_the_first_and_reuses_it(cache: Path) -> None:
+    started, finish = threading.Event(), threading.Event()
+    calls: list[str] = []
+    results: dict[str, tuple[Path, bool]] = {}
+
+    def slow(out: Path) -> None:
+        calls.append("first")
+        started.set()
+        finish.wait(10)
+        (out / "weights").write_text("w")
+
+    def run(name: str, train) -> threading.Thread:
+        thread = threading.Thread(target=lambda: results.__setitem__(name, cached_model("m", "k", train)))
+        thread.start()
+        return thread
+
+    first = run("first", slow)
+    try:
+        assert started.wait(10)
+        second = run("second", lambda out: calls.append("second"))
+        second.join(0.5)
+        assert second.is_alive()  # blocked on the stage's lock while the first build runs
+    finally:
+        finish.set()
+    first.join(10)
+    second.join(10)
+    stage = cache / "models" / "m-k"
+    assert results == {"first": (stage, False), "second": (stage, True)} and calls == ["first"]
+
+
+def test_model_key_tracks_what_shapes_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(BUDGET_ENV, raising=False)
+    bundle = discover()["sentiment"]
+    base = build.model_key(bundle)
+    assert base == build.model_key(bundle)
+
+    train = {**bundle.model["train"], "lr": 1e-4}
+    for edited in (replace(bundle, model={**bundle.model, "train": train}), replace(bundle, max_length=64)):
+        assert build.model_key(edited) != base
+    serving = replace(bundle, handler={"default_methods": ["gae"]}, torchserve={"batchSize": 1}, concepts=None)
+    assert build.model_key(serving) == base  # serving and explainer edits never retrain
     with monkeypatch.context() as m:
-        m.setitem(sentiment.TRAIN_CONFIG, "lr", 1e-4)
-        assert sentiment.model_key() != base
+        m.setenv(BUDGET_ENV, "quick")
+        assert build.model_key(bundle) != base
     with monkeypatch.context() as m:
-        m.setattr(sentiment, "versions", lambda: {"torch": "9.9", "transformers": "5.23.0"})
-        assert sentiment.model_key() != base
+        m.setattr(build, "versions", lambda *packages: {"torch": "9.9"})
+        assert build.model_key(bundle) != base
     with monkeypatch.context() as m:
-        data = tmp_path / "data.tsv"
-        data.write_bytes(sentiment.data_file().read_bytes() + b"x")
-        m.setattr(sentiment, "data_file", lambda: data)
-        assert sentiment.model_key() != base
-    with monkeypatch.context() as m:
-        source = tmp_path / "sentiment.py"
-        source.write_text(Path(sentiment.__file__).read_text() + "# edited\n")
-        m.setattr(sentiment, "__file__", str(source))
-        assert sentiment.model_key() != base
-    assert sentiment.model_key() == base
+        m.setattr(sentiment, "data_sha256", lambda: "0" * 64)
+        assert build.model_key(bundle) != base
+    real = keys._source_sha
+    for source in (bundle.recipe_file, Path(text_classifier.__file__)):  # the recipe and what it imports
+        with monkeypatch.context() as m:
+            m.setattr(keys, "_source_sha", lambda path, source=source: "x" if path == source.resolve() else real(path))
+            assert build.model_key(bundle) != base, source
+    assert build.model_key(bundle) == base
 
 
 def test_load_examples_binarises_and_drops_near_neutral(tmp_path: Path) -> None:
@@ -145,11 +215,11 @@ def test_load_examples_binarises_and_drops_near_neutral(tmp_path: Path) -> None:
 
 
 def test_split_is_seeded_with_a_fixed_test_set() -> None:
-    examples = sentiment.load_examples(sentiment.data_file())
-    train, test = sentiment.split(examples)
-    assert (train, test) == sentiment.split(examples)
+    train, test = sentiment.split()
+    assert (train, test) == sentiment.split()
     assert len(test) == sentiment.TEST_SIZE
-    assert len(train) + len(test) == len(examples) > 9000
+    assert len(train) + len(test) == len(sentiment.load_examples(sentiment.data_file())) > 9000
+    assert sentiment.training_items() == [text for text, _ in train]
 
 
 def test_archive_is_rebuilt_only_when_packed_inputs_change(project: Path, cache: Path) -> None:
@@ -199,48 +269,88 @@ def test_archive_layout_keeps_packages_as_directories(project: Path, cache: Path
     assert manifest["modelVersion"] == "1.0"
 
 
-def test_failed_archiver_leaves_no_stamp(project: Path, cache: Path) -> None:
+def test_failed_archiver_leaves_no_stamp_and_no_archive(project: Path, cache: Path) -> None:
     spec = spec_for(project, name="bad name!")  # rejected by the archiver's model-name check
     model_dir = fake_model(cache / "models" / "bad-k1", "k1")
     with pytest.raises(RuntimeError, match="torch-model-archiver failed"):
         build_archive(spec, model_dir, "k1")
-    assert not spec.stamp_path.exists()
+    assert not spec.stamp_path.exists() and not spec.mar_path.exists()
 
 
-def test_build_reuses_cached_model_and_archive(
-    project: Path, cache: Path, no_training: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    key = sentiment.model_key()
-    fake_model(cache / "models" / f"sentiment-{key}", key)
-    mar = build.build("sentiment", root=project)
-    assert mar == project / "model_store" / "sentiment.mar" and mar.is_file()
+@pytest.fixture
+def released(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bundle:
+    """A fashion-like bundle in the scratch repo whose release set holds stand-in weights (its recipe
+    assembles by copying them), with training forbidden."""
+    monkeypatch.setattr(fashion, "train", lambda out, bundle: pytest.fail("the recipe tried to train"))
+    bundle = write_bundle(project / "model_store" / "fashion", sections("fashion"))
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in fashion.WEIGHT_FILES:
+        (weights / name).write_bytes(b"\0" * 64 if name.endswith(".safetensors") else b"{}")
+    (weights / "model_card.json").write_text(json.dumps({"metrics": {"accuracy": 0.9}}))
+    write_release(bundle, weights)
+    return bundle
+
+
+def packed_config(mar: Path) -> dict:
     with zipfile.ZipFile(mar) as z:
-        packed = {"text_handler.py", "handlers/metrics.py", "attnserve/__init__.py", "attnserve_client/__init__.py"}
-        assert packed <= set(z.namelist())
-    assert "model cache hit" in capsys.readouterr().out
-    build.build("sentiment", root=project)
-    assert "archive up to date" in capsys.readouterr().out
+        return yaml.safe_load(z.read("model-config.yaml"))
 
 
-def test_build_fails_fast_when_handler_is_missing(project: Path, no_training: None) -> None:
-    (project / "handlers" / "text_handler.py").unlink()
-    with pytest.raises(FileNotFoundError, match=r"text_handler\.py"):
-        build.build("sentiment", root=project)
+def test_an_archive_from_a_release_set_is_repacked_only_when_serving_changes(
+    project: Path, released: Bundle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mar = build.archive(released, build.release_dir(released), root=project)
+    assert mar == project / "model_store" / "fashion.mar"
+    with zipfile.ZipFile(mar) as z:
+        packed = {"image_handler.py", "handlers/metrics.py", "attnserve/__init__.py", "attnserve_client/__init__.py"}
+        assert packed | {"model.safetensors", "preprocessor_config.json", "model_card.json"} <= set(z.namelist())
+        assert "release.json" not in z.namelist()
+    assert packed_config(mar) == released.model_config()
+
+    capsys.readouterr()
+    build.archive(released, build.release_dir(released), root=project)
+    out = capsys.readouterr().out
+    assert "[fashion-staged] cache hit" in out and "archive up to date" in out
+
+    spec = sections("fashion")
+    spec["torchserve"]["batchSize"] = 4
+    edited = write_bundle(released.folder, spec)
+    build.archive(edited, build.release_dir(edited), root=project)
+    out = capsys.readouterr().out
+    assert "[fashion-staged] cache hit" in out and "archive stale or missing" in out
+    assert packed_config(mar)["batchSize"] == 4
 
 
-def test_unknown_model_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown model"):
-        build.build("nope")
+def test_a_missing_handler_fails_the_archive_and_packs_nothing(project: Path, released: Bundle) -> None:
+    (project / "handlers" / "image_handler.py").unlink()
+    with pytest.raises(FileNotFoundError, match=r"image_handler\.py"):
+        build.archive(released, build.release_dir(released), root=project)
+    assert not (project / "model_store" / "fashion.mar").exists()
+
+
+def test_unknown_model_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         build.main(["nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_the_cli_archives_the_release_set_or_a_from_scratch_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    archived: list[Path] = []
+    monkeypatch.setattr(build, "archive", lambda bundle, release: archived.append(release) or Path("x.mar"))
+    monkeypatch.setattr(build, "from_scratch", lambda bundle: Path(f"/cache/{bundle.name}-release"))
+    assert build.main(["sentiment", "topics"]) == 0
+    assert archived == [build.release_dir(discover()[name]) for name in ("sentiment", "topics")]
+    assert build.main(["--from-scratch", "sentiment"]) == 0
+    assert archived[-1] == Path("/cache/sentiment-release")
 
 
 def test_cli_failure_is_one_line_and_non_zero(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(name: str) -> Path:
+    def broken(bundle: Bundle, release: Path) -> Path:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(build, "build", broken)
-    assert build.main(["all"]) == 1
+    monkeypatch.setattr(build, "archive", broken)
+    assert build.main(["sentiment"]) == 1
     assert "error: building 'sentiment' failed: RuntimeError: boom" in capsys.readouterr().err

@@ -3,17 +3,12 @@ right-padded forward pass must score each deletion as the model scores that sequ
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from bench.eval.metrics import PAPER_BINS, deleted_probabilities, faithfulness, top
-from bench.eval.models import EvalModel
-from bench.eval.report import markdown
-from bench.eval.run import Measurements, Record
-from bench.eval.stats import analyse
+from attnserve.faithfulness import PAPER_BINS, deleted_probabilities, faithfulness, top
+from attnserve.games import text_game
 from tests.conftest import make_tiny_bert
 
 TEXT = "a thoughtful, funny and sometimes unbearably sad film that never once looks away"
@@ -27,7 +22,7 @@ def row(tokenizer):
     config.initializer_range = 0.2
     torch.manual_seed(1)
     model = BertForSequenceClassification(config).eval()
-    return EvalModel("tiny", model, tokenizer, 64, [TEXT], "tiny").row(TEXT)
+    return text_game(model, tokenizer, TEXT, 64)
 
 
 def alone(row, keep: torch.Tensor) -> float:
@@ -58,22 +53,3 @@ def test_k0_bin_deletes_nothing_and_scores_the_full_text(row) -> None:
     assert PAPER_BINS[0] == 0 and probabilities.shape == (1 + len(PAPER_BINS),)
     full = float(row.presence_probability(torch.ones(1, row.n, dtype=torch.bool))[0])
     assert abs(float(probabilities[1]) - full) < 1e-6 and abs(float(probabilities[0]) - full) < 1e-6
-
-
-def test_a_model_without_deletion_reports_it_as_not_applicable() -> None:
-    """Image rows give no comp_del: the analysis must rank on the other metrics and the table say n/a."""
-    records = [
-        Record(name, True, True, {m: [v, v + 0.1] for m in ("comp", "suff", "aopc_comp", "aopc_suff")}, [0.01] * 2)
-        for name, v in (("a", 0.2), ("b", 0.4))
-    ]
-    for record in records:
-        record.scores = [[0.1, 0.5, 0.2], [0.3, 0.2, 0.9]]
-    measured = Measurements(["test/0", "test/1"], [0.001, 0.001], records)
-    analysis = analyse(measured)
-    assert "comp_del" not in analysis.best and analysis.best["comp"] == "b"
-    assert all("comp_del" not in s.metrics and "comp_del" not in s.vs_best for s in analysis.summaries)
-    machine = {"cpu": "cpu", "nproc": 1, "torch": "t", "threads": 1, "python": "3"}
-    context = {"description": "d", "command": "c", "date": "now", "machine": machine}
-    table = markdown("images", context | {"settings": {"texts": 2, "methods": ["a", "b"]}}, measured, analysis, "p")
-    assert "| comp del ↑ |" in table and table.count("| n/a |") == 2
-    assert "Methods run: `a`, `b`." in table and not math.isnan(analysis.forward_median_ms)

@@ -1,4 +1,6 @@
-"""Faithfulness of one ranking of one text's tokens, by masking them with [MASK].
+"""Faithfulness of one ranking of one input's players, scored on its masking game (``attnserve.games``):
+the harness ranks every method with it and the archive build validates its learned explainer with it,
+so both measure by one definition.
 
 - Paper protocol (attention-Shapley, shared/research/paper1.md §4.3): bins K = {0, 10, 20, 50} %,
   k_tok = ceil(n·k/100) top-ranked tokens (``torch.topk`` order), [MASK] replacement with [CLS]/[SEP]
@@ -24,8 +26,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from attnserve.games import PatchRow
 from attnserve.probe import Row
-from bench.eval.models import PatchRow
 
 PAPER_BINS = (0, 10, 20, 50)
 AOPC_BINS = (1, 5, 10, 20, 50)
