@@ -28,10 +28,10 @@ from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from model_store.recipes import shapley_targets
 from model_store.recipes.archive import cached_model, digest, log
 from model_store.recipes.bundles import Bundle, budget, with_budget
 from model_store.recipes.keys import code_digest, versions
-from model_store.recipes.shapley_targets import compute_targets
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -139,7 +139,7 @@ def targets_key(model_key: str, settings: Settings, items: list[str], block: int
             **({"block": block} if block else {}),
             "items": digest({"items": items}),
             "teacher": {k: getattr(settings, k) for k in ("positions", "permutations", "seed", "modality")},
-            "code": code_digest([Path(compute_targets.__code__.co_filename)]),
+            "code": code_digest([Path(shapley_targets.__file__)]),
             "versions": versions("torch", "transformers"),
         }
     )
@@ -290,7 +290,9 @@ def with_amortized(bundle: Bundle, checkpoint: Path, model_key: str) -> tuple[Pa
 
         def compute(out: Path, part: list[str] = part, block: int = block) -> None:
             image_of = bundle.recipe.image if bundle.modality == "image" else None
-            compute_targets(checkpoint, settings.modality, settings.positions, part, image_of, settings, out, block)
+            shapley_targets.compute_targets(
+                checkpoint, settings.modality, settings.positions, part, image_of, settings, out, block
+            )
 
         found, _ = cached_model(f"{bundle.name}-shapley-targets", tkeys[-1], compute)
         targets_dirs.append(found)
