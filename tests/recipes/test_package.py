@@ -1,0 +1,94 @@
+"""Packaging a user's checkpoint: tiny randomly initialised models of each family, built here from
+configs (no hub access), saved with save_pretrained, packaged, and answered through the real handler;
+families the engine cannot explain are refused by name, with the reason, and nothing is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification
+
+from model_store.package import PackagingError, describe, main, package
+from tests.recipes.served_archive import answer
+
+SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+TEXT = {
+    "bert": {},
+    "roberta": {"max_position_embeddings": 130},
+    "electra": {"embedding_size": 32},
+    "xlm-roberta": {"max_position_embeddings": 130},
+}
+LABELS = {0: "no", 1: "yes"}
+
+
+def save_text_model(folder: Path, family: str, tokenizer, extra: dict) -> Path:
+    sizes = {"vocab_size": tokenizer.vocab_size, "max_position_embeddings": 128, **SMALL, **extra}
+    config = AutoConfig.for_model(family, id2label=LABELS, **sizes)
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("family", sorted(TEXT))
+def test_a_text_family_is_packaged_and_answers(family: str, tokenizer, tmp_path: Path) -> None:
+    source = save_text_model(tmp_path / "checkpoint", family, tokenizer, TEXT[family])
+    mar = package(source, f"my-{family}", export_dir=tmp_path / "store")
+    response = answer(mar, {"text": "A gorgeous, moving film.", "methods": ["gae", "shapley_mutual"]}, tmp_path / "x")
+    assert response["label"] in LABELS.values()
+    assert len(response["attributions"]["gae"]["tokens"]) == len(response["tokens"]) > 0
+    card = json.loads((tmp_path / "x" / "model_card.json").read_text())
+    assert card["family"] == family and card["labels"] == {"0": "no", "1": "yes"}
+
+
+def test_facts_come_from_the_checkpoint(tokenizer, tmp_path: Path) -> None:
+    source = save_text_model(tmp_path, "roberta", tokenizer, TEXT["roberta"])
+    bundle = describe(source, "r")
+    assert bundle.labels == ("no", "yes") and bundle.modality == "text"
+    assert bundle.max_length == 128  # 130 position embeddings, 2 of them offset by RoBERTa's padding index
+
+
+def test_a_vit_is_packaged_as_an_image_model(tmp_path: Path) -> None:
+    config = AutoConfig.for_model("vit", image_size=28, patch_size=4, num_channels=1, id2label=LABELS, **SMALL)
+    source = tmp_path / "vit"
+    AutoModelForImageClassification.from_config(config).save_pretrained(source)
+    processor = {
+        "image_processor_type": "ViTImageProcessor",
+        "size": {"height": 28, "width": 28},
+        "image_mean": [0.5],
+        "image_std": [0.5],
+        "do_resize": True,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+    }
+    (source / "preprocessor_config.json").write_text(json.dumps(processor))
+    mar = package(source, "my-vit", export_dir=tmp_path / "store")
+    assert describe(source, "v").modality == "image" and mar.is_file()
+
+
+@pytest.mark.parametrize(
+    ("family", "extra", "said"),
+    [
+        ("deberta-v2", {}, "no recordable attention"),
+        ("distilbert", {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64}, "value and output projections"),
+        ("albert", {"embedding_size": 16}, "value and output projections"),
+    ],
+)
+def test_an_unsupported_family_is_refused_by_name_and_nothing_is_written(
+    family: str, extra: dict, said: str, tokenizer, tmp_path: Path
+) -> None:
+    source = save_text_model(tmp_path / "checkpoint", family, tokenizer, extra)
+    with pytest.raises(PackagingError, match=said) as refused:
+        package(source, "nope", export_dir=tmp_path / "store")
+    assert family in str(refused.value)
+    assert not (tmp_path / "store" / "nope.mar").exists()
+
+
+def test_the_cli_says_what_is_wrong(tmp_path: Path, capsys) -> None:
+    assert main([str(tmp_path), "--name", "x"]) == 1
+    assert "no config.json" in capsys.readouterr().err
+    assert main([str(tmp_path), "--name", "../x"]) == 2
