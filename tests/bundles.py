@@ -13,7 +13,7 @@ import yaml
 
 from model_store.recipes.build import release_dir
 from model_store.recipes.bundles import BUNDLE_FILE, Bundle, discover, load_bundle
-from model_store.recipes.release import MANIFEST, write_manifest
+from model_store.recipes.release_sets import MANIFEST, write_manifest
 
 
 def sections(name: str) -> dict[str, Any]:

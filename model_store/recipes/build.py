@@ -97,7 +97,7 @@ def from_scratch(bundle: Bundle) -> Path:
     """Run every stage of ``bundle`` (each cached) and return the release set they make, in the cache."""
     from model_store.recipes.amortized import with_amortized
     from model_store.recipes.concepts import with_concepts
-    from model_store.recipes.release import collect
+    from model_store.recipes.release_sets import collect
 
     weights, key = trained(bundle)
     checkpoint = assembled(bundle, weights, key)
@@ -113,7 +113,7 @@ def staged(bundle: Bundle, release: Path) -> tuple[Path, str]:
     """(the servable model dir a release set makes, its key): checked file by file against the manifest,
     the weights assembled by the recipe, the other files beside them. What the archive packs and what
     the evaluation harness loads; cached by the release's files and the recipe's code."""
-    from model_store.recipes.release import verify
+    from model_store.recipes.release_sets import verify
 
     manifest = verify(release)
     files = {name: entry["sha256"] for name, entry in manifest["files"].items()}

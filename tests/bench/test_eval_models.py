@@ -16,7 +16,7 @@ from bench.eval.models import BUNDLES, MODELS, OUT_OF_DOMAIN, EvalModel, ImageEv
 from model_store.recipes import fashion
 from model_store.recipes.build import release_dir
 from model_store.recipes.bundles import Bundle, discover
-from model_store.recipes.release import ReleaseError
+from model_store.recipes.release_sets import ReleaseError
 from tests.bundles import sections, write_bundle, write_release
 from tests.conftest import make_amortizer, make_tiny_vit
 from tests.recipes import tiny_recipe

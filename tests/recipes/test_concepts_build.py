@@ -21,7 +21,7 @@ from model_store.recipes import build, concepts, fashion
 from model_store.recipes.archive import MARKER
 from model_store.recipes.bundles import BUDGET_ENV, Bundle
 from model_store.recipes.concepts import check_section, with_concepts
-from model_store.recipes.release import collect
+from model_store.recipes.release_sets import collect
 from tests.bundles import sections, write_bundle
 from tests.conftest import make_tiny_vit
 

@@ -12,7 +12,7 @@ import yaml
 
 from model_store.recipes import build
 from model_store.recipes.bundles import discover
-from model_store.recipes.release import verify
+from model_store.recipes.release_sets import verify
 from tests.recipes.served_archive import answer
 
 BUNDLE = {
