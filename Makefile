@@ -41,10 +41,12 @@ run: $(INSTALLED)
 	$(BIN)/python -m deploy.launch start $(if $(MODELS),--models $(foreach m,$(MODELS),$(m)=$(m).mar))
 
 ## Package your own checkpoint (a save_pretrained directory) as model_store/$(NAME).mar, self-tested
-## first: make package MODEL=path/to/checkpoint NAME=mymodel. docs/own-model.md says more.
+## first: make package MODEL=path/to/checkpoint NAME=mymodel [EXPLAINER_INPUTS=texts.txt] [CONCEPTS=dir].
+## docs/own-model.md says more.
 package: $(INSTALLED)
 	@[ -n "$(MODEL)" ] && [ -n "$(NAME)" ] || { echo "usage: make package MODEL=<dir> NAME=<name>"; exit 2; }
-	$(BIN)/python -m model_store.package "$(MODEL)" --name "$(NAME)"
+	$(BIN)/python -m model_store.package "$(MODEL)" --name "$(NAME)" \
+		$(if $(EXPLAINER_INPUTS),--explainer-inputs "$(EXPLAINER_INPUTS)") $(if $(CONCEPTS),--concepts "$(CONCEPTS)")
 
 ## Stop the server that `make run` started.
 stop: $(INSTALLED)
@@ -59,7 +61,7 @@ test: debian-test $(INSTALLED)
 	$(BIN)/python -m pytest -q
 
 ## Rebuild every release set from scratch (train, CAVs, learned explainer; each stage cached by its key)
-## and re-export model_store/<name>/release. About 1.5 h of CPU on 2 cores with an empty cache.
+## and re-export model_store/<name>/release. About 75 min on 2 cores with an empty cache.
 release: debian-data $(INSTALLED)
 	$(BIN)/python -m model_store.recipes.release
 

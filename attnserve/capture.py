@@ -100,14 +100,22 @@ def _check_eager(model: nn.Module) -> None:
         )
 
 
-def value_projections(module: nn.Module, model: nn.Module) -> tuple[nn.Linear, nn.Linear]:
-    """(value projection, output projection) of an attention module: ``v_proj``/``o_proj`` on the
-    module itself (ViT, Llama-like), or BERT's ``value`` with the parent's ``output.dense``."""
+def value_projections(module: nn.Module, model: nn.Module) -> tuple[nn.Module, nn.Linear, slice]:
+    """(module whose output holds the values, output projection, the values' slice of its last dim) of
+    an attention module, per family: ``v_proj``/``o_proj`` on the module (ViT, Llama-like),
+    ``v_lin``/``out_lin`` (DistilBERT), a fused ``Wqkv`` whose last third is the values, with ``Wo``
+    (ModernBERT), or BERT's ``value`` with the parent's ``output.dense`` (BERT, RoBERTa, ELECTRA)."""
+    everything = slice(None)
     if hasattr(module, "v_proj") and hasattr(module, "o_proj"):
-        return module.v_proj, module.o_proj
+        return module.v_proj, module.o_proj, everything
+    if hasattr(module, "v_lin") and hasattr(module, "out_lin"):
+        return module.v_lin, module.out_lin, everything
+    if hasattr(module, "Wqkv") and hasattr(module, "Wo"):
+        width = module.Wo.in_features
+        return module.Wqkv, module.Wo, slice(2 * width, 3 * width)
     parent = next((m for m in model.modules() if getattr(m, "self", None) is module), None)
     if hasattr(module, "value") and parent is not None and hasattr(parent.output, "dense"):
-        return module.value, parent.output.dense
+        return module.value, parent.output.dense, everything
     raise TypeError(f"cannot find the value and output projections of {type(module).__name__}")
 
 
@@ -282,9 +290,11 @@ def capture(
         for layer, module in enumerate(modules):
             hooks.append(module.register_forward_hook(lambda _m, _a, out, i=layer: recorder.on_attention(i, out)))
             if VALUE_GRAD_LAYERS in needs:
-                value, out_proj = value_projections(module, model)
+                value, out_proj, part = value_projections(module, model)
                 hooks.append(
-                    value.register_forward_hook(lambda _m, _a, out, i=layer, o=out_proj: recorder.on_value(i, o, out))
+                    value.register_forward_hook(
+                        lambda _m, _a, out, i=layer, o=out_proj, p=part: recorder.on_value(i, o, out[..., p])
+                    )
                 )
     concept_recorder = _ConceptRecorder(concepts) if CONCEPT_GRAD_LAYERS in needs else None
     if concept_recorder:

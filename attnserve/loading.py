@@ -8,7 +8,6 @@ and limits), as TorchServe hands them to the handler from the packed model-confi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ def load_explainer(
 ) -> Explainer:
     """The model in ``model_dir`` with eager attention (sdpa returns no attention maps) on ``device``,
     behind the explainer of its modality."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model directory is all there is: never try the Hub
     from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification, AutoTokenizer
 
     modality = settings.get("modality", "text")

@@ -7,6 +7,11 @@ processor), self-tests the engine on it (attnserve/selftest.py) before anything 
 `model_store/<name>.mar` and its model card (`model_store/build/<name>/MODEL_CARD.md`). The labels come
 from the config's `id2label`, the modality from the model class, the max length from the tokenizer and
 the position embeddings. `make run MODELS="sentiment <name>"` serves it beside the defaults.
+
+``--explainer-inputs FILE`` (unlabelled in-domain texts, one per line) also trains the learned
+`amortized_shapley` explainer on them: its Shapley targets need no labels. ``--concepts DIR`` (one
+`<concept>.txt` per concept, one example per line, plus `random.txt`, the counterpart texts) fits CAVs
+for `tcav`. ``ATTNSERVE_BUDGET=quick`` builds few-input versions of both in seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,10 +39,29 @@ REFUSED = {
     "deberta-v2": "transformers 5 declares no recordable attention module for DeBERTa-v2 (disentangled "
     "attention adds relative-position terms the attention maps do not carry)",
     "deit": "DeiT has two leading special tokens ([CLS] and distillation); the image explainer takes one",
+    "albert": "ALBERT runs one shared attention module in every layer; the capture pass records per module, "
+    "so its layers would overwrite each other",
 }
 MAX_POSITIONS = 512  # a served text is cut here even when the model reads more: cost grows as n²
 TORCHSERVE = {"minWorkers": 1, "maxWorkers": 1, "batchSize": 8, "maxBatchDelay": 50, "responseTimeout": 120}
 DEFAULT_METHODS = ["gae"]  # relevance accumulation: one backward pass, the most faithful attention method here
+# The learned explainer's settings for a packaged model (see the `amortized` section of a bundle).
+EXPLAINER = {
+    "inputs": 1000,
+    "validation": 0.2,
+    "permutations": 12,
+    "batch": 256,
+    "seed": 1337,
+    "head": {"hidden": 64, "epochs": 80, "lr": 0.002, "weight_decay": 0.0001},
+    "quick": {"inputs": 24, "permutations": 2, "epochs": 5},
+}
+# CAV settings for a packaged model's concept files (see the `concepts` section of a bundle).
+CONCEPTS = {
+    "settings": {"examples": 150, "min_examples": 10, "pool": 3000, "seed": 1337},
+    "cav": {"cavs": 20, "test_fraction": 0.3, "seed": 1337},
+    "quick": {"settings": {"examples": 40}, "cav": {"cavs": 4}},
+}
+RANDOM_FILE = "random.txt"
 SAMPLES = {
     "text": ("A gorgeous, moving film.", "The plot never quite holds together, but the cast is terrific."),
 }
@@ -143,10 +168,19 @@ def model_card(bundle: Bundle, source: Path) -> dict:
     }
 
 
-def package(source: Path, name: str, export_dir: Path | None = None) -> Path:
+def package(
+    source: Path,
+    name: str,
+    export_dir: Path | None = None,
+    explainer_inputs: Path | None = None,
+    concepts: Path | None = None,
+) -> Path:
     """Self-test, then write `<export_dir>/<name>.mar`; nothing is written when a check fails."""
     source = source.resolve()
     bundle = describe(source, name)
+    inputs = read_inputs(explainer_inputs, bundle) if explainer_inputs else None
+    if concepts:
+        bundle = replace(bundle, concepts=concept_section(concepts.resolve(), bundle))
     self_tested(bundle)
     spec = archive_spec(bundle, REPO_ROOT, export_dir)
     card = model_card(bundle, source)
@@ -157,11 +191,58 @@ def package(source: Path, name: str, export_dir: Path | None = None) -> Path:
                 shutil.copy2(path, staged / path.name)
         (staged / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
         (staged / "MODEL_CARD.md").write_text(render(card))
+        if bundle.concepts:
+            concept_vectors(bundle, staged, card)
+        if inputs:
+            learned_explainer(bundle, staged, card, inputs)
         spec.config_file.parent.mkdir(parents=True, exist_ok=True)
         spec.config_file.write_text(yaml.safe_dump(bundle.model_config(), sort_keys=False))
         build_archive(spec, staged, digest({"card": {k: v for k, v in card.items() if k != "packaged_at"}}))
         shutil.copy2(staged / "MODEL_CARD.md", spec.config_file.with_name("MODEL_CARD.md"))
     return spec.mar_path
+
+
+def read_inputs(path: Path, bundle: Bundle) -> list[str]:
+    """The non-empty lines of ``path``: the texts the learned explainer learns from."""
+    if bundle.modality != "text":
+        raise PackagingError("--explainer-inputs takes texts; image models get no learned explainer yet")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(lines) < 10:
+        raise PackagingError(f"{path}: {len(lines)} texts; the learned explainer needs at least 10")
+    return lines
+
+
+def concept_section(folder: Path, bundle: Bundle) -> dict:
+    """A bundle's concepts section for the concept files in ``folder``."""
+    if bundle.modality != "text":
+        raise PackagingError("--concepts takes text files; image concept folders are not supported yet")
+    files = sorted(p for p in folder.glob("*.txt") if p.name != RANDOM_FILE)
+    if not (folder / RANDOM_FILE).is_file() or not files:
+        raise PackagingError(f"{folder}: needs {RANDOM_FILE} (counterpart texts) and one <concept>.txt per concept")
+    concepts = {p.stem: {"description": f"examples in {p.name}", "examples_file": str(p)} for p in files}
+    section = {**CONCEPTS, "concepts": concepts}
+    return {**section, "settings": {**CONCEPTS["settings"], "pool_file": str(folder / RANDOM_FILE)}}
+
+
+def concept_vectors(bundle: Bundle, staged: Path, card: dict) -> None:
+    """Fit the CAVs of the concept files (the build's concepts stage, cached by the weights' sha256 and
+    the files' contents) and put `cavs.pt` and `CONCEPTS.md` into ``staged``."""
+    from model_store.recipes.concepts import with_concepts
+
+    built, _ = with_concepts(bundle, staged, digest({"weights": card["weights_sha256"]}))
+    for name in ("cavs.pt", "CONCEPTS.md"):
+        shutil.copy2(built / name, staged / name)
+
+
+def learned_explainer(bundle: Bundle, staged: Path, card: dict, inputs: list[str]) -> None:
+    """Train `amortized_shapley` on ``inputs`` (the amortized stage of the build, cached by the weights'
+    sha256 and the inputs) and put its network and extended model card into ``staged``."""
+    from model_store.recipes.amortized import with_amortized
+
+    bundle = replace(bundle, amortized=EXPLAINER)
+    built, _ = with_amortized(bundle, staged, digest({"weights": card["weights_sha256"]}), inputs)
+    for name in ("amortized.pt", "model_card.json", "MODEL_CARD.md"):
+        shutil.copy2(built / name, staged / name)
 
 
 def render(card: dict) -> str:
@@ -176,13 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_store.package", description=__doc__)
     parser.add_argument("source", type=Path, help="a directory written by save_pretrained")
     parser.add_argument("--name", required=True, help="the model's name in URLs (/predictions/<name>)")
+    parser.add_argument("--explainer-inputs", type=Path, help="unlabelled texts, one per line: train amortized_shapley")
+    parser.add_argument("--concepts", type=Path, help="a folder of <concept>.txt files and random.txt: fit CAVs")
     args = parser.parse_args(argv)
     if not args.name.replace("-", "").replace("_", "").isalnum():
         print(f"error: --name {args.name!r}: letters, digits, '-' and '_' only", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        path = package(args.source, args.name)
+        path = package(args.source, args.name, explainer_inputs=args.explainer_inputs, concepts=args.concepts)
     except PackagingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -277,11 +277,14 @@ def amortized_key(model_key: str, targets: list[str], settings: Settings) -> str
     )
 
 
-def with_amortized(bundle: Bundle, checkpoint: Path, model_key: str) -> tuple[Path, str]:
+def with_amortized(
+    bundle: Bundle, checkpoint: Path, model_key: str, inputs: list[str] | None = None
+) -> tuple[Path, str]:
     """(stage dir holding `amortized.pt` and the extended model cards, its key), built on the assembled
-    ``checkpoint``."""
+    ``checkpoint`` (which holds the model card to extend). The inputs are drawn from ``inputs`` when
+    given (a packaged model's unlabelled texts), else from the recipe's training split."""
     settings = load_settings(bundle)
-    items = choose(bundle.recipe.training_items(), settings)
+    items = choose(bundle.recipe.training_items() if inputs is None else inputs, settings)
     who = cache(partial(subject, bundle, checkpoint, settings))  # loaded once, and only on a cache miss
 
     targets_dirs, tkeys = [], []

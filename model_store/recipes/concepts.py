@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,35 +17,17 @@ from typing import TYPE_CHECKING, Any
 from model_store.recipes import concepts_image, concepts_text
 from model_store.recipes.archive import cached_model, digest, log
 from model_store.recipes.bundles import Bundle, with_budget
-from model_store.recipes.keys import code_digest, versions
+from model_store.recipes.keys import code_digest, file_sha256, versions
 
 if TYPE_CHECKING:  # torch stays unimported on a cache hit, where only the key is computed
     from torch import Tensor
 
     from attnserve.concepts.bank import CavBank
     from model_store.recipes.cav import CavConfig
+    from model_store.recipes.concept_examples import Examples
 
 BUILDERS = {"text": concepts_text, "image": concepts_image}
 SUMMARY_FILE = "CONCEPTS.md"
-
-
-@dataclass(frozen=True)
-class ConceptExamples:
-    """One concept's training inputs, already turned into activations by the modality's builder."""
-
-    name: str
-    description: str
-    counterpart: str  # "random" or "relative" (see attnserve.concepts.bank.COUNTERPARTS)
-    activations: Tensor  # [P, L, D]
-    counterparts: Tensor  # [Q, L, D]: the pool each CAV draws its counterpart sample from
-    preview: list[str]  # a few of the concept's inputs, for the summary
-
-
-@dataclass(frozen=True)
-class Examples:
-    concepts: list[ConceptExamples]
-    random_pool: Tensor  # [N, L, D]: random-vs-random CAVs draw both sides from here
-    random_preview: list[str]
 
 
 def check_section(bundle: Bundle) -> dict[str, Any]:
@@ -75,9 +56,16 @@ def concepts_key(bundle: Bundle, model_key: str, spec: dict[str, Any]) -> str:
             "concepts": spec,
             "code": code_digest([Path(__file__)]),
             "data": BUILDERS[bundle.modality].data_key(),
+            "files": {path: file_sha256(Path(path)) for path in example_files(spec)},
             "versions": versions("torch", "transformers", "scikit-learn"),
         }
     )
+
+
+def example_files(spec: dict[str, Any]) -> list[str]:
+    """The example files a concept section names (a packaged model's own concept sets): keyed by content."""
+    named = [spec["settings"].get("pool_file"), *(c.get("examples_file") for c in spec["concepts"].values())]
+    return sorted(path for path in named if path)
 
 
 def with_concepts(bundle: Bundle, checkpoint: Path, model_key: str) -> tuple[Path, str]:

@@ -17,7 +17,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from model_store.recipes.bundles import Bundle
-    from model_store.recipes.concepts import Examples
+    from model_store.recipes.concept_examples import Examples
 
 SIZE = 28
 BATCH = 256
@@ -105,7 +105,7 @@ def build_examples(bundle: Bundle, model_dir: Path, settings: dict[str, Any], co
     from transformers import ViTForImageClassification
 
     from model_store.recipes.cav import mean_hidden_states
-    from model_store.recipes.concepts import ConceptExamples, Examples
+    from model_store.recipes.concept_examples import ConceptExamples, Examples
 
     model = ViTForImageClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
     rng = np.random.default_rng(settings["seed"])

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from model_store.recipes.bundles import Bundle
-    from model_store.recipes.concepts import Examples
+    from model_store.recipes.concept_examples import Examples
 
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")  # keeps "n't" contractions whole, as VADER's NEGATE lists them
 BATCH = 64
@@ -105,18 +105,25 @@ def data_key() -> dict[str, str]:
 
 
 def build_examples(bundle: Bundle, model_dir: Path, settings: dict[str, Any], concepts: dict[str, Any]) -> Examples:
-    """Activations of each concept's sentences, its counterparts and the random pool (see concepts.py);
-    the sentences are the model's training sentences, from its recipe's `concept_sentences`."""
+    """Activations of each concept's sentences, its counterparts and the random pool (see concepts.py).
+
+    A concept is either a lexicon (its sentences: the model's training sentences, from its recipe's
+    `concept_sentences`, that contain one of its words) or an ``examples_file`` of sentences, one per
+    line (a packaged model's own concept set). The random pool is drawn from ``pool_file`` when the
+    settings give one, else from the training sentences."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from model_store.recipes.cav import mean_hidden_states
-    from model_store.recipes.concepts import ConceptExamples, Examples
+    from model_store.recipes.concept_examples import ConceptExamples, Examples
 
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rng = random.Random(settings["seed"])
-    sentences = bundle.recipe.concept_sentences(bundle)
+    if "pool_file" in settings:
+        sentences = [(line, None) for line in lines(Path(settings["pool_file"]))]
+    else:
+        sentences = bundle.recipe.concept_sentences(bundle)
     pool = rng.sample(sentences, min(settings["pool"], len(sentences)))
 
     def activations(texts: list[str]) -> Tensor:
@@ -136,14 +143,24 @@ def build_examples(bundle: Bundle, model_dir: Path, settings: dict[str, Any], co
     pool_acts = activations([text for text, _ in pool])
     found = []
     for name, spec in concepts.items():
-        vocabulary = concept_words(spec)
-        label = spec.get("label")
-        matches = [t for t, y in sentences if words(t) & vocabulary and label in (None, y)]
+        if "examples_file" in spec:
+            matches = lines(Path(spec["examples_file"]))
+            outside = set(matches)
+            clean = torch.tensor([t not in outside for t, _ in pool])
+        else:
+            vocabulary = concept_words(spec)
+            label = spec.get("label")
+            matches = [t for t, y in sentences if words(t) & vocabulary and label in (None, y)]
+            clean = torch.tensor([not words(t) & vocabulary for t, _ in pool])
         if len(matches) < settings["min_examples"]:
             raise ValueError(f"concept {name!r}: only {len(matches)} sentences match, need {settings['min_examples']}")
         chosen = rng.sample(matches, min(settings["examples"], len(matches)))
-        clean = torch.tensor([not words(t) & vocabulary for t, _ in pool])
         found.append(
             ConceptExamples(name, spec["description"], "random", activations(chosen), pool_acts[clean], chosen[:5])
         )
     return Examples(found, pool_acts, [text for text, _ in pool[:5]])
+
+
+def lines(path: Path) -> list[str]:
+    """The non-empty lines of a concept or pool file, each one example."""
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -20,6 +20,17 @@ TEXT = {
     "roberta": {"max_position_embeddings": 130},
     "electra": {"embedding_size": 32},
     "xlm-roberta": {"max_position_embeddings": 130},
+    "distilbert": {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64},
+    "modernbert": {
+        "num_hidden_layers": 3,
+        "global_attn_every_n_layers": 2,
+        "local_attention": 8,
+        "pad_token_id": 0,
+        "bos_token_id": 101,
+        "eos_token_id": 102,
+        "cls_token_id": 101,
+        "sep_token_id": 102,
+    },
 }
 LABELS = {0: "no", 1: "yes"}
 
@@ -74,8 +85,7 @@ def test_a_vit_is_packaged_as_an_image_model(tmp_path: Path) -> None:
     ("family", "extra", "said"),
     [
         ("deberta-v2", {}, "no recordable attention"),
-        ("distilbert", {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64}, "value and output projections"),
-        ("albert", {"embedding_size": 16}, "value and output projections"),
+        ("albert", {"embedding_size": 16}, "one shared attention module"),
     ],
 )
 def test_an_unsupported_family_is_refused_by_name_and_nothing_is_written(
@@ -92,3 +102,47 @@ def test_the_cli_says_what_is_wrong(tmp_path: Path, capsys) -> None:
     assert main([str(tmp_path), "--name", "x"]) == 1
     assert "no config.json" in capsys.readouterr().err
     assert main([str(tmp_path), "--name", "../x"]) == 2
+
+
+def test_unlabelled_texts_train_the_learned_explainer(tokenizer, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ATTNSERVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ATTNSERVE_BUDGET", "quick")
+    source = save_text_model(tmp_path / "checkpoint", "bert", tokenizer, {})
+    texts = tmp_path / "texts.txt"
+    texts.write_text(
+        "\n".join(f"review {i}: a {'fine' if i % 2 else 'dull'} film, {i} minutes long." for i in range(30))
+    )
+    mar = package(source, "with-explainer", export_dir=tmp_path / "store", explainer_inputs=texts)
+    response = answer(mar, {"text": "A gorgeous, moving film.", "methods": ["amortized_shapley"]}, tmp_path / "x")
+    assert len(response["attributions"]["amortized_shapley"]["tokens"]) == len(response["tokens"])
+    card = json.loads((tmp_path / "x" / "model_card.json").read_text())
+    assert card["amortized_shapley"]["budget"] == "quick" and card["family"] == "bert"
+
+
+def test_too_few_explainer_inputs_are_refused_before_anything_runs(tokenizer, tmp_path: Path) -> None:
+    source = save_text_model(tmp_path / "checkpoint", "bert", tokenizer, {})
+    (tmp_path / "texts.txt").write_text("one\ntwo\n")
+    with pytest.raises(PackagingError, match="at least 10"):
+        package(source, "x", export_dir=tmp_path / "store", explainer_inputs=tmp_path / "texts.txt")
+
+
+def test_concept_files_give_the_model_tcav(tokenizer, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ATTNSERVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ATTNSERVE_BUDGET", "quick")
+    source = save_text_model(tmp_path / "checkpoint", "bert", tokenizer, {})
+    folder = tmp_path / "concepts"
+    folder.mkdir()
+    (folder / "praise.txt").write_text("\n".join(f"a wonderful, great film number {i}." for i in range(16)))
+    (folder / "weather.txt").write_text("\n".join(f"it rained for {i} days in the north." for i in range(16)))
+    (folder / "random.txt").write_text("\n".join(f"the {i}th item on the list was a chair." for i in range(40)))
+    mar = package(source, "with-concepts", export_dir=tmp_path / "store", concepts=folder)
+    response = answer(mar, {"text": "A gorgeous, moving film.", "methods": ["tcav"]}, tmp_path / "x")
+    assert set(response["concepts"]) == {"praise", "weather"}
+
+
+def test_a_concept_folder_without_counterparts_is_refused(tokenizer, tmp_path: Path) -> None:
+    source = save_text_model(tmp_path / "checkpoint", "bert", tokenizer, {})
+    (tmp_path / "concepts").mkdir()
+    (tmp_path / "concepts" / "praise.txt").write_text("great\n")
+    with pytest.raises(PackagingError, match=r"random\.txt"):
+        package(source, "x", export_dir=tmp_path / "store", concepts=tmp_path / "concepts")
