@@ -1,7 +1,8 @@
 """The image codec of the explainer: PNG/JPEG in, ViT patches as the players.
 
 A request is the image's bytes (the default methods run) or a JSON object ``{"image": base64,
-"methods", "target", "concepts"}``. Players are the patch tokens 1..rows·cols, in row-major order;
+"methods", "target", "concepts"}``. Players are the patch tokens, in row-major order, after the
+model's leading special tokens ([CLS] for ViT; [CLS] and the distillation token for DeiT);
 the response says which grid they form (``"patches": {"grid": [rows, cols]}``) and gives each
 method's scores as ``{"patches": [...]}``. The perturbation baselines are refused: their masking
 replaces tokens with ``[MASK]``, which has no counterpart among image patches.
@@ -28,6 +29,7 @@ from attnserve.methods import METHOD_NEEDS
 from attnserve.request import check_fields, parse_settings
 
 FIELDS = ("image", "methods", "target", "concepts")
+LEADING_TOKENS = {"deit": 2}  # special tokens before the patches, by model type (ViT: its [CLS] alone)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ImageExplainer(Explainer[DecodedImage]):
     ) -> None:
         super().__init__(model, info, default_methods, bank=bank, amortizer=amortizer)
         self.spec = spec
+        self.leading = LEADING_TOKENS.get(getattr(model.config, "model_type", ""), 1)
         self.refused |= {
             name: f"{name} masks tokens and is not available for images"
             for name in METHOD_NEEDS
@@ -85,17 +88,17 @@ class ImageExplainer(Explainer[DecodedImage]):
 
     def collate(self, items: list[DecodedImage]) -> Batch:
         pixels = torch.stack([item.pixels for item in items])
-        width = self.players(items[0]) + 1
+        width = self.players(items[0]) + self.leading
         players = torch.ones((len(items), width), dtype=torch.bool)
-        players[:, 0] = False
+        players[:, : self.leading] = False
         return Batch({"pixel_values": pixels}, players, torch.ones_like(players))
 
     def describe(self, item: DecodedImage) -> dict[str, Any]:
         return {"patches": {"grid": list(item.grid)}}
 
     def fold(self, item: DecodedImage, row: Tensor) -> dict[str, list[float]]:
-        """Token 1 + r·cols + c is patch (r, c); [CLS] at 0 is not listed."""
-        return {"patches": row[1 : self.players(item) + 1].double().tolist()}
+        """Token leading + r·cols + c is patch (r, c); the leading special tokens are not listed."""
+        return {"patches": row[self.leading : self.players(item) + self.leading].double().tolist()}
 
 
 def _is_json(raw: bytes, content_type: str | None) -> bool:

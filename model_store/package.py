@@ -33,12 +33,11 @@ from model_store.recipes.build import archive_spec
 from model_store.recipes.bundles import Bundle
 from model_store.recipes.keys import REPO_ROOT, file_sha256, versions
 
-IMAGE_TYPES = {"vit"}
+IMAGE_TYPES = {"vit", "deit"}
 # Families whose attention the engine cannot read faithfully yet, and why; everything else is self-tested.
 REFUSED = {
     "deberta-v2": "transformers 5 declares no recordable attention module for DeBERTa-v2 (disentangled "
     "attention adds relative-position terms the attention maps do not carry)",
-    "deit": "DeiT has two leading special tokens ([CLS] and distillation); the image explainer takes one",
     "albert": "ALBERT runs one shared attention module in every layer; the capture pass records per module, "
     "so its layers would overwrite each other",
 }

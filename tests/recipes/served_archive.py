@@ -15,12 +15,12 @@ from ts.service import Service
 from handlers.text_handler import TextExplainHandler
 
 
-def answer(mar: Path, body: dict, workdir: Path) -> dict:
+def answer(mar: Path, body: dict, workdir: Path, handler_class: type = TextExplainHandler) -> dict:
     with zipfile.ZipFile(mar) as archive:
         archive.extractall(workdir)
     config = yaml.safe_load((workdir / "model-config.yaml").read_text())
     context = Context(mar.stem, str(workdir), {}, 4, None, "0.12.0", model_yaml_config=config)
-    handler = TextExplainHandler()
+    handler = handler_class()
     handler.initialize(context)
     batch = [{"requestId": b"r0", "parameters": [{"name": "body", "value": body, "contentType": "application/json"}]}]
     headers, inputs, ids = Service.retrieve_data_for_inference(batch)

@@ -4,13 +4,20 @@ families the engine cannot explain are refused by name, with the reason, and not
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    DeiTForImageClassification,
+    ViTForImageClassification,
+)
 
+from handlers.image_handler import ImageExplainHandler
 from model_store.package import PackagingError, describe, main, package
 from tests.recipes.served_archive import answer
 
@@ -62,10 +69,13 @@ def test_facts_come_from_the_checkpoint(tokenizer, tmp_path: Path) -> None:
     assert bundle.max_length == 128  # 130 position embeddings, 2 of them offset by RoBERTa's padding index
 
 
-def test_a_vit_is_packaged_as_an_image_model(tmp_path: Path) -> None:
-    config = AutoConfig.for_model("vit", image_size=28, patch_size=4, num_channels=1, id2label=LABELS, **SMALL)
-    source = tmp_path / "vit"
-    AutoModelForImageClassification.from_config(config).save_pretrained(source)
+@pytest.mark.parametrize("family", ["vit", "deit"])
+def test_an_image_family_is_packaged_and_answers_over_patches(family: str, tmp_path: Path) -> None:
+    """DeiT reads two special tokens ([CLS], distillation) before the patches, ViT one."""
+    config = AutoConfig.for_model(family, image_size=28, patch_size=4, num_channels=1, id2label=LABELS, **SMALL)
+    source = tmp_path / family
+    model_class = {"vit": ViTForImageClassification, "deit": DeiTForImageClassification}[family]
+    model_class(config).save_pretrained(source)
     processor = {
         "image_processor_type": "ViTImageProcessor",
         "size": {"height": 28, "width": 28},
@@ -77,8 +87,23 @@ def test_a_vit_is_packaged_as_an_image_model(tmp_path: Path) -> None:
         "do_normalize": True,
     }
     (source / "preprocessor_config.json").write_text(json.dumps(processor))
-    mar = package(source, "my-vit", export_dir=tmp_path / "store")
-    assert describe(source, "v").modality == "image" and mar.is_file()
+    assert describe(source, "v").modality == "image"
+    mar = package(source, f"my-{family}", export_dir=tmp_path / "store")
+    image = base64.b64encode(png(28)).decode()
+    response = answer(mar, {"image": image, "methods": ["gae", "shapley_cls"]}, tmp_path / "x", ImageExplainHandler)
+    assert response["patches"]["grid"] == [7, 7]
+    assert all(len(scores["patches"]) == 49 for scores in response["attributions"].values())
+
+
+def png(size: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size), dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(
