@@ -15,9 +15,10 @@ Conventions shared by every method (documented here once):
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import count
 
 import torch
 from torch import Tensor, nn
@@ -91,6 +92,18 @@ def attention_modules(model: nn.Module) -> list[nn.Module]:
     return recorded_modules(model, "attentions")
 
 
+def depth(model: nn.Module) -> int:
+    """Layers the model runs: more than its attention modules when layers share one (ALBERT)."""
+    return model.config.num_hidden_layers
+
+
+def hook_calls(modules: list[nn.Module], on_call: Callable[[int, Tensor | tuple], None]) -> list:
+    """Forward hooks on ``modules`` that hand ``on_call`` the running number of the call in this pass:
+    the layer, whether each layer has its own module or one module runs in every layer (ALBERT)."""
+    calls = count()
+    return [module.register_forward_hook(lambda _m, _a, out: on_call(next(calls), out)) for module in modules]
+
+
 def _check_eager(model: nn.Module) -> None:
     impl = getattr(getattr(model, "config", None), "_attn_implementation", "eager")
     if impl != "eager":
@@ -103,13 +116,16 @@ def _check_eager(model: nn.Module) -> None:
 def value_projections(module: nn.Module, model: nn.Module) -> tuple[nn.Module, nn.Linear, slice]:
     """(module whose output holds the values, output projection, the values' slice of its last dim) of
     an attention module, per family: ``v_proj``/``o_proj`` on the module (ViT, Llama-like),
-    ``v_lin``/``out_lin`` (DistilBERT), a fused ``Wqkv`` whose last third is the values, with ``Wo``
-    (ModernBERT), or BERT's ``value`` with the parent's ``output.dense`` (BERT, RoBERTa, ELECTRA)."""
+    ``v_lin``/``out_lin`` (DistilBERT), ``value``/``dense`` on the module (ALBERT), a fused ``Wqkv``
+    whose last third is the values, with ``Wo`` (ModernBERT), or BERT's ``value`` with the parent's
+    ``output.dense`` (BERT, RoBERTa, ELECTRA)."""
     everything = slice(None)
     if hasattr(module, "v_proj") and hasattr(module, "o_proj"):
         return module.v_proj, module.o_proj, everything
     if hasattr(module, "v_lin") and hasattr(module, "out_lin"):
         return module.v_lin, module.out_lin, everything
+    if hasattr(module, "value") and hasattr(module, "dense"):
+        return module.value, module.dense, everything
     if hasattr(module, "Wqkv") and hasattr(module, "Wo"):
         width = module.Wo.in_features
         return module.Wqkv, module.Wo, slice(2 * width, 3 * width)
@@ -137,11 +153,13 @@ class _ConceptRecorder:
         self.found[slot] = torch.einsum("btd,cd->btc", grad.float(), directions)
 
     def hooks(self, model: nn.Module) -> list:
-        blocks = recorded_modules(model, "hidden_states")
-        return [
-            blocks[layer].register_forward_hook(lambda _m, _a, out, i=slot: self.on_block(i, out))
-            for slot, layer in enumerate(self.settings.layers)
-        ]
+        slots = {layer: slot for slot, layer in enumerate(self.settings.layers)}
+
+        def on_call(layer: int, output: Tensor | tuple) -> None:
+            if layer in slots:
+                self.on_block(slots[layer], output)
+
+        return hook_calls(recorded_modules(model, "hidden_states"), on_call)
 
 
 def signal_names(attention_layers: int, blocks: int) -> list[str]:
@@ -164,7 +182,7 @@ def signal_names(attention_layers: int, blocks: int) -> list[str]:
 
 def model_signal_names(model: nn.Module) -> list[str]:
     """``signal_names`` for ``model``'s depth."""
-    return signal_names(len(attention_modules(model)), len(recorded_modules(model, "hidden_states")))
+    return signal_names(depth(model), depth(model))
 
 
 class _SignalRecorder:
@@ -183,11 +201,7 @@ class _SignalRecorder:
         self.found[slot] = torch.stack([(grad * hidden.float()).sum(-1), grad.norm(dim=-1)], -1)
 
     def hooks(self, model: nn.Module) -> list:
-        blocks = recorded_modules(model, "hidden_states")
-        return [
-            block.register_forward_hook(lambda _m, _a, out, i=slot: self.watch(i, out))
-            for slot, block in enumerate(blocks, start=1)
-        ]
+        return hook_calls(recorded_modules(model, "hidden_states"), lambda layer, out: self.watch(layer + 1, out))
 
     def results(self, attention: Tensor) -> Tensor:
         """attention: [B, T, 2·L] from ``_Recorder`` -> [B, T, S] in ``signal_names`` order. A ViT's input
@@ -286,20 +300,25 @@ def capture(
         _check_eager(model)
         modules = attention_modules(model)
         key_mask = inputs.get("attention_mask", torch.ones_like(players, dtype=torch.long))
-        recorder = _Recorder(map_needs, len(modules), model.config.num_attention_heads, key_mask)
-        for layer, module in enumerate(modules):
-            hooks.append(module.register_forward_hook(lambda _m, _a, out, i=layer: recorder.on_attention(i, out)))
-            if VALUE_GRAD_LAYERS in needs:
-                value, out_proj, part = value_projections(module, model)
-                hooks.append(
-                    value.register_forward_hook(
-                        lambda _m, _a, out, i=layer, o=out_proj, p=part: recorder.on_value(i, o, out[..., p])
-                    )
-                )
+        recorder = _Recorder(map_needs, depth(model), model.config.num_attention_heads, key_mask)
+        hooks.extend(hook_calls(modules, recorder.on_attention))
+        if VALUE_GRAD_LAYERS in needs:
+            sources = [value_projections(module, model) for module in modules]
+            projections = {id(value): (out_proj, part) for value, out_proj, part in sources}
+
+            def on_value(layer: int, output: Tensor, value: nn.Module) -> None:
+                out_proj, part = projections[id(value)]
+                recorder.on_value(layer, out_proj, output[..., part])
+
+            values = list({id(value): value for value, _, _ in sources}.values())
+            calls = count()
+            hooks.extend(
+                value.register_forward_hook(lambda m, _a, out: on_value(next(calls), out, m)) for value in values
+            )
     concept_recorder = _ConceptRecorder(concepts) if CONCEPT_GRAD_LAYERS in needs else None
     if concept_recorder:
         hooks.extend(concept_recorder.hooks(model))
-    signal_recorder = _SignalRecorder(len(recorded_modules(model, "hidden_states"))) if TOKEN_SIGNALS in needs else None
+    signal_recorder = _SignalRecorder(depth(model)) if TOKEN_SIGNALS in needs else None
     if signal_recorder:
         hooks.extend(signal_recorder.hooks(model))
     leaf: dict[str, Tensor] = {}

@@ -38,8 +38,6 @@ IMAGE_TYPES = {"vit", "deit"}
 REFUSED = {
     "deberta-v2": "transformers 5 declares no recordable attention module for DeBERTa-v2 (disentangled "
     "attention adds relative-position terms the attention maps do not carry)",
-    "albert": "ALBERT runs one shared attention module in every layer; the capture pass records per module, "
-    "so its layers would overwrite each other",
 }
 MAX_POSITIONS = 512  # a served text is cut here even when the model reads more: cost grows as n²
 TORCHSERVE = {"minWorkers": 1, "maxWorkers": 1, "batchSize": 8, "maxBatchDelay": 50, "responseTimeout": 120}
