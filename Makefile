@@ -29,7 +29,8 @@ debian-test: debian-data
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 ## Archives of every model (model_store/<name>.mar) from the release sets committed in
-## model_store/<name>/release: checked against their sha256s, assembled, packed. No training.
+## model_store/<name>/release: checked against their sha256s, assembled, packed. No training, and no
+## Debian package: it reads only the release sets and the pip-installed base weights.
 models: $(INSTALLED)
 	$(BIN)/python -m model_store.recipes.build all
 

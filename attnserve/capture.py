@@ -97,11 +97,12 @@ def depth(model: nn.Module) -> int:
     return model.config.num_hidden_layers
 
 
-def hook_calls(modules: list[nn.Module], on_call: Callable[[int, Tensor | tuple], None]) -> list:
-    """Forward hooks on ``modules`` that hand ``on_call`` the running number of the call in this pass:
-    the layer, whether each layer has its own module or one module runs in every layer (ALBERT)."""
+def hook_calls(modules: list[nn.Module], on_call: Callable[[int, nn.Module, Tensor | tuple], None]) -> list:
+    """Forward hooks on ``modules`` that hand ``on_call`` the running number of the call in this pass (the
+    layer, whether each layer has its own module or one module runs in every layer, as in ALBERT), the
+    module that ran, and its output."""
     calls = count()
-    return [module.register_forward_hook(lambda _m, _a, out: on_call(next(calls), out)) for module in modules]
+    return [module.register_forward_hook(lambda m, _a, out: on_call(next(calls), m, out)) for module in modules]
 
 
 def _check_eager(model: nn.Module) -> None:
@@ -155,7 +156,7 @@ class _ConceptRecorder:
     def hooks(self, model: nn.Module) -> list:
         slots = {layer: slot for slot, layer in enumerate(self.settings.layers)}
 
-        def on_call(layer: int, output: Tensor | tuple) -> None:
+        def on_call(layer: int, _module: nn.Module, output: Tensor | tuple) -> None:
             if layer in slots:
                 self.on_block(slots[layer], output)
 
@@ -201,7 +202,7 @@ class _SignalRecorder:
         self.found[slot] = torch.stack([(grad * hidden.float()).sum(-1), grad.norm(dim=-1)], -1)
 
     def hooks(self, model: nn.Module) -> list:
-        return hook_calls(recorded_modules(model, "hidden_states"), lambda layer, out: self.watch(layer + 1, out))
+        return hook_calls(recorded_modules(model, "hidden_states"), lambda layer, _m, out: self.watch(layer + 1, out))
 
     def results(self, attention: Tensor) -> Tensor:
         """attention: [B, T, 2·L] from ``_Recorder`` -> [B, T, S] in ``signal_names`` order. A ViT's input
@@ -301,20 +302,16 @@ def capture(
         modules = attention_modules(model)
         key_mask = inputs.get("attention_mask", torch.ones_like(players, dtype=torch.long))
         recorder = _Recorder(map_needs, depth(model), model.config.num_attention_heads, key_mask)
-        hooks.extend(hook_calls(modules, recorder.on_attention))
+        hooks.extend(hook_calls(modules, lambda layer, _m, out: recorder.on_attention(layer, out)))
         if VALUE_GRAD_LAYERS in needs:
-            sources = [value_projections(module, model) for module in modules]
-            projections = {id(value): (out_proj, part) for value, out_proj, part in sources}
+            # value module -> (it, output projection, the values' slice); a shared layer lists it once
+            sources = {id(v): (v, o, part) for v, o, part in (value_projections(m, model) for m in modules)}
 
-            def on_value(layer: int, output: Tensor, value: nn.Module) -> None:
-                out_proj, part = projections[id(value)]
+            def on_value(layer: int, value: nn.Module, output: Tensor) -> None:
+                _, out_proj, part = sources[id(value)]
                 recorder.on_value(layer, out_proj, output[..., part])
 
-            values = list({id(value): value for value, _, _ in sources}.values())
-            calls = count()
-            hooks.extend(
-                value.register_forward_hook(lambda m, _a, out: on_value(next(calls), out, m)) for value in values
-            )
+            hooks.extend(hook_calls([value for value, _, _ in sources.values()], on_value))
     concept_recorder = _ConceptRecorder(concepts) if CONCEPT_GRAD_LAYERS in needs else None
     if concept_recorder:
         hooks.extend(concept_recorder.hooks(model))

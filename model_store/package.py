@@ -26,10 +26,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
-from model_store.recipes.archive import build_archive, digest
-from model_store.recipes.build import archive_spec
+from model_store.recipes.archive import digest
+from model_store.recipes.build import archive_spec, pack
 from model_store.recipes.bundles import Bundle
 from model_store.recipes.keys import REPO_ROOT, file_sha256, versions
 
@@ -192,9 +190,7 @@ def package(
             concept_vectors(bundle, staged, card)
         if inputs:
             learned_explainer(bundle, staged, card, inputs)
-        spec.config_file.parent.mkdir(parents=True, exist_ok=True)
-        spec.config_file.write_text(yaml.safe_dump(bundle.model_config(), sort_keys=False))
-        build_archive(spec, staged, digest({"card": {k: v for k, v in card.items() if k != "packaged_at"}}))
+        pack(bundle, spec, staged, digest({"card": {k: v for k, v in card.items() if k != "packaged_at"}}))
         shutil.copy2(staged / "MODEL_CARD.md", spec.config_file.with_name("MODEL_CARD.md"))
     return spec.mar_path
 

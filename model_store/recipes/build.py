@@ -157,6 +157,11 @@ def archive(bundle: Bundle, release: Path, root: Path = REPO_ROOT, export_dir: P
     bundle's serving settings changed."""
     spec = archive_spec(bundle, root, export_dir)
     model_dir, key = staged(bundle, release)
+    return pack(bundle, spec, model_dir, key)
+
+
+def pack(bundle: Bundle, spec: ArchiveSpec, model_dir: Path, key: str) -> Path:
+    """Write the TorchServe config the bundle implies and pack ``model_dir`` (repacked only when stale)."""
     spec.config_file.parent.mkdir(parents=True, exist_ok=True)
     spec.config_file.write_text(yaml.safe_dump(bundle.model_config(), sort_keys=False))
     build_archive(spec, model_dir, key)
