@@ -71,21 +71,42 @@ class ConceptSettings:
     directions: Tensor
 
 
+# Families that record their attention maps only when called with ``output_attentions=True`` and
+# declare no ``_can_record_outputs``: model_type -> {output: class name of the modules producing it}.
+# DeBERTa-v2/v3's maps are the softmax of content *and* relative-position scores, the weights its values
+# are mixed with, so they are read like any other family's.
+ASKED_FOR = {"deberta-v2": {"attentions": "DisentangledSelfAttention", "hidden_states": "DebertaV2Layer"}}
+
+
 def recorded_modules(model: nn.Module, output: str) -> list[nn.Module]:
     """The modules that produce ``output`` ("attentions": self-attention modules whose output[1] is the
     map; "hidden_states": encoder blocks whose output (or output[0]) is the residual stream), in layer order.
 
     transformers declares them in ``_can_record_outputs`` (a class, or an OutputRecorder naming one);
-    that is the same table it uses for ``output_attentions`` and ``output_hidden_states``.
+    that is the same table it uses for ``output_attentions`` and ``output_hidden_states``. Families that
+    predate it are named in ``ASKED_FOR``.
     """
-    spec = getattr(model, "_can_record_outputs", {}).get(output)
+    spec = (getattr(model, "_can_record_outputs", None) or {}).get(output)
     target = getattr(spec, "target_class", spec)
     if target is None:
-        raise TypeError(f"{type(model).__name__} does not declare the modules of its {output}")
+        named = ASKED_FOR.get(getattr(getattr(model, "config", None), "model_type", ""), {}).get(output)
+        if named is None:
+            raise TypeError(f"{type(model).__name__} does not declare the modules of its {output}")
+        modules = [m for m in model.modules() if type(m).__name__ == named]
+        if not modules:
+            raise TypeError(f"no {named} module found in {type(model).__name__}")
+        return modules
     modules = [m for m in model.modules() if isinstance(m, target)]
     if not modules:
         raise TypeError(f"no {target.__name__} module found in {type(model).__name__}")
     return modules
+
+
+def asks_for_attentions(model: nn.Module) -> bool:
+    """Whether the model's attention modules return their maps only under ``output_attentions=True``."""
+    return not (getattr(model, "_can_record_outputs", None) or {}).get("attentions") and (
+        getattr(getattr(model, "config", None), "model_type", "") in ASKED_FOR
+    )
 
 
 def attention_modules(model: nn.Module) -> list[nn.Module]:
@@ -118,8 +139,8 @@ def value_projections(module: nn.Module, model: nn.Module) -> tuple[nn.Module, n
     """(module whose output holds the values, output projection, the values' slice of its last dim) of
     an attention module, per family: ``v_proj``/``o_proj`` on the module (ViT, Llama-like),
     ``v_lin``/``out_lin`` (DistilBERT), ``value``/``dense`` on the module (ALBERT), a fused ``Wqkv``
-    whose last third is the values, with ``Wo`` (ModernBERT), or BERT's ``value`` with the parent's
-    ``output.dense`` (BERT, RoBERTa, ELECTRA)."""
+    whose last third is the values, with ``Wo`` (ModernBERT), or ``value`` (BERT, RoBERTa, ELECTRA) or
+    ``value_proj`` (DeBERTa-v2) with the parent's ``output.dense``."""
     everything = slice(None)
     if hasattr(module, "v_proj") and hasattr(module, "o_proj"):
         return module.v_proj, module.o_proj, everything
@@ -131,8 +152,9 @@ def value_projections(module: nn.Module, model: nn.Module) -> tuple[nn.Module, n
         width = module.Wo.in_features
         return module.Wqkv, module.Wo, slice(2 * width, 3 * width)
     parent = next((m for m in model.modules() if getattr(m, "self", None) is module), None)
-    if hasattr(module, "value") and parent is not None and hasattr(parent.output, "dense"):
-        return module.value, parent.output.dense, everything
+    value = getattr(module, "value", None) or getattr(module, "value_proj", None)
+    if value is not None and parent is not None and hasattr(parent.output, "dense"):
+        return value, parent.output.dense, everything
     raise TypeError(f"cannot find the value and output projections of {type(module).__name__}")
 
 
@@ -333,7 +355,8 @@ def capture(
     try:
         start = time.perf_counter()
         with torch.enable_grad() if want_grad else torch.inference_mode():
-            logits = model(**inputs).logits
+            asked = {"output_attentions": True} if map_needs and asks_for_attentions(model) else {}
+            logits = model(**inputs, **asked).logits
             chosen = _resolve_targets(logits, targets)
             timings["forward"] = time.perf_counter() - start
             if want_grad:

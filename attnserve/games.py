@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from attnserve.image import ImageSpec
+from attnserve.image import ImageSpec, to_unit
 from attnserve.probe import Row
 from attnserve.text import collate, encode_text
 
@@ -29,13 +29,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class PatchRow:
     """One image and its predicted class; players are the patches in row-major order. An absent patch's
-    pixels are set to ``fill`` (the normalised value of a black pixel)."""
+    pixels are set to ``fill`` (the normalised value of a black pixel, [C, 1, 1])."""
 
     model: nn.Module
     pixels: Tensor  # [1, C, H, W], normalised
     grid: tuple[int, int]
     patch_size: int
-    fill: float
+    fill: Tensor
     target: int
 
     @property
@@ -54,7 +54,7 @@ class PatchRow:
         height, width = rows * self.patch_size, cols * self.patch_size
         margin = (0, self.pixels.shape[-1] - width, 0, self.pixels.shape[-2] - height)  # pixels beyond the grid
         keep = nn.functional.pad(keep, margin, value=True)
-        return torch.where(keep, self.pixels, torch.full_like(self.pixels, self.fill))
+        return torch.where(keep, self.pixels, self.fill.to(self.pixels))
 
     def presence_probability(self, present: Tensor) -> Tensor:
         """present: [k, n] -> target-class probability [k] with the absent patches filled."""
@@ -75,11 +75,9 @@ def text_game(model: nn.Module, tokenizer: PreTrainedTokenizerBase, text: str, m
 
 
 def image_game(model: nn.Module, spec: ImageSpec, image: np.ndarray) -> PatchRow:
-    """image: uint8 [H, W], already at the model's input size -> the image as the model sees it, with
-    its predicted class as target."""
-    pixels = torch.tensor(image, dtype=torch.float32)[None, None]
-    pixels = (pixels / 255.0 - spec.mean) / spec.std  # as attnserve.image.decode_image does
+    """image: uint8 [H, W] or [H, W, C], already at the model's input size -> the image as the model sees
+    it, with its predicted class as target."""
+    pixels = spec.normalise(to_unit(image))[None]  # as attnserve.image.decode_image does
     with torch.inference_mode():
         target = int(model(pixel_values=pixels).logits.argmax(-1))
-    fill = (0.0 - spec.mean) / spec.std
-    return PatchRow(model, pixels, spec.grid, spec.patch_size, fill, target)
+    return PatchRow(model, pixels, spec.grid, spec.patch_size, spec.black, target)

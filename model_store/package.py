@@ -8,10 +8,12 @@ processor), self-tests the engine on it (attnserve/selftest.py) before anything 
 from the config's `id2label`, the modality from the model class, the max length from the tokenizer and
 the position embeddings. `make run MODELS="sentiment <name>"` serves it beside the defaults.
 
-``--explainer-inputs FILE`` (unlabelled in-domain texts, one per line) also trains the learned
-`amortized_shapley` explainer on them: its Shapley targets need no labels. ``--concepts DIR`` (one
-`<concept>.txt` per concept, one example per line, plus `random.txt`, the counterpart texts) fits CAVs
-for `tcav`. ``ATTNSERVE_BUDGET=quick`` builds few-input versions of both in seconds.
+``--explainer-inputs`` (unlabelled in-domain inputs: a file of texts, one per line, or a folder of
+images) also trains the learned `amortized_shapley` explainer on them: its Shapley targets need no
+labels. ``--concepts DIR`` fits CAVs for `tcav`: for a text model, one `<concept>.txt` per concept (one
+example per line) plus `random.txt`, the counterpart texts; for an image model, one `<concept>/` folder
+of PNG or JPEG images per concept plus `random/`. ``ATTNSERVE_BUDGET=quick`` builds few-input
+versions of both in seconds.
 """
 
 from __future__ import annotations
@@ -29,14 +31,15 @@ from pathlib import Path
 from model_store.recipes.archive import digest
 from model_store.recipes.build import archive_spec, pack
 from model_store.recipes.bundles import Bundle
+from model_store.recipes.image_files import image_files
 from model_store.recipes.keys import REPO_ROOT, file_sha256, versions
 
 IMAGE_TYPES = {"vit", "deit"}
-# Families whose attention the engine cannot read faithfully yet, and why; everything else is self-tested.
-REFUSED = {
-    "deberta-v2": "transformers 5 declares no recordable attention module for DeBERTa-v2 (disentangled "
-    "attention adds relative-position terms the attention maps do not carry)",
-}
+# Families the engine cannot explain faithfully, and why; everything else is self-tested. Decoder-only
+# classifiers read their label from the last real token through causal attention, while every game and
+# relevance method here reads the sequence from its first, [CLS]-like position.
+DECODER = "classifies from the last token through causal attention; the engine explains encoders, read from [CLS]"
+REFUSED = {family: DECODER for family in ("gpt2", "gpt_neo", "gptj", "llama", "mistral", "qwen2", "phi", "opt")}
 MAX_POSITIONS = 512  # a served text is cut here even when the model reads more: cost grows as n²
 TORCHSERVE = {"minWorkers": 1, "maxWorkers": 1, "batchSize": 8, "maxBatchDelay": 50, "responseTimeout": 120}
 DEFAULT_METHODS = ["gae"]  # relevance accumulation: one backward pass, the most faithful attention method here
@@ -56,7 +59,7 @@ CONCEPTS = {
     "cav": {"cavs": 20, "test_fraction": 0.3, "seed": 1337},
     "quick": {"settings": {"examples": 40}, "cav": {"cavs": 4}},
 }
-RANDOM_FILE = "random.txt"
+RANDOM = "random"  # the counterpart set: random.txt (texts) or random/ (images)
 SAMPLES = {
     "text": ("A gorgeous, moving film.", "The plot never quite holds together, but the cast is terrific."),
 }
@@ -196,25 +199,40 @@ def package(
 
 
 def read_inputs(path: Path, bundle: Bundle) -> list[str]:
-    """The non-empty lines of ``path``: the texts the learned explainer learns from."""
-    if bundle.modality != "text":
-        raise PackagingError("--explainer-inputs takes texts; image models get no learned explainer yet")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if len(lines) < 10:
-        raise PackagingError(f"{path}: {len(lines)} texts; the learned explainer needs at least 10")
-    return lines
+    """What the learned explainer learns from: the non-empty lines of a text file, or the image files
+    of a folder (their absolute paths; the build keys them by content)."""
+    if bundle.modality == "image":
+        if not path.is_dir():
+            raise PackagingError(f"{path}: an image model learns from a folder of PNG or JPEG images")
+        found = [str(p.resolve()) for p in image_files(path)]
+    else:
+        if not path.is_file():
+            raise PackagingError(f"{path}: a text model learns from a file of texts, one per line")
+        found = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(found) < 10:
+        what = "images" if bundle.modality == "image" else "texts"
+        raise PackagingError(f"{path}: {len(found)} {what}; the learned explainer needs at least 10")
+    return found
 
 
 def concept_section(folder: Path, bundle: Bundle) -> dict:
-    """A bundle's concepts section for the concept files in ``folder``."""
-    if bundle.modality != "text":
-        raise PackagingError("--concepts takes text files; image concept folders are not supported yet")
-    files = sorted(p for p in folder.glob("*.txt") if p.name != RANDOM_FILE)
-    if not (folder / RANDOM_FILE).is_file() or not files:
-        raise PackagingError(f"{folder}: needs {RANDOM_FILE} (counterpart texts) and one <concept>.txt per concept")
-    concepts = {p.stem: {"description": f"examples in {p.name}", "examples_file": str(p)} for p in files}
-    section = {**CONCEPTS, "concepts": concepts}
-    return {**section, "settings": {**CONCEPTS["settings"], "pool_file": str(folder / RANDOM_FILE)}}
+    """A bundle's concepts section for the concept sets in ``folder``: `<concept>.txt` files and
+    `random.txt` for a text model, `<concept>/` image folders and `random/` for an image model."""
+    if bundle.modality == "image":
+        sets = sorted(p for p in folder.iterdir() if p.is_dir() and p.name != RANDOM)
+        pool, kind = folder / RANDOM, "examples_dir"
+        found = pool.is_dir() and sets
+        need = f"{RANDOM}/ (counterpart images) and one <concept>/ folder of images per concept"
+    else:
+        sets = sorted(p for p in folder.glob("*.txt") if p.stem != RANDOM)
+        pool, kind = folder / f"{RANDOM}.txt", "examples_file"
+        found = pool.is_file() and sets
+        need = f"{RANDOM}.txt (counterpart texts) and one <concept>.txt per concept"
+    if not found:
+        raise PackagingError(f"{folder}: needs {need}")
+    concepts = {p.stem: {"description": f"examples in {p.name}", kind: str(p)} for p in sets}
+    pool_key = "pool_dir" if bundle.modality == "image" else "pool_file"
+    return {**CONCEPTS, "concepts": concepts, "settings": {**CONCEPTS["settings"], pool_key: str(pool)}}
 
 
 def concept_vectors(bundle: Bundle, staged: Path, card: dict) -> None:
@@ -250,8 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_store.package", description=__doc__)
     parser.add_argument("source", type=Path, help="a directory written by save_pretrained")
     parser.add_argument("--name", required=True, help="the model's name in URLs (/predictions/<name>)")
-    parser.add_argument("--explainer-inputs", type=Path, help="unlabelled texts, one per line: train amortized_shapley")
-    parser.add_argument("--concepts", type=Path, help="a folder of <concept>.txt files and random.txt: fit CAVs")
+    parser.add_argument(
+        "--explainer-inputs", type=Path, help="texts (one a line) or an image folder: train amortized_shapley"
+    )
+    parser.add_argument(
+        "--concepts", type=Path, help="<concept>.txt + random.txt, or <concept>/ + random/ image folders: fit CAVs"
+    )
     args = parser.parse_args(argv)
     if not args.name.replace("-", "").replace("_", "").isalnum():
         print(f"error: --name {args.name!r}: letters, digits, '-' and '_' only", file=sys.stderr)

@@ -31,9 +31,13 @@ from typing import TYPE_CHECKING, Any
 from model_store.recipes import shapley_targets
 from model_store.recipes.archive import cached_model, digest, log
 from model_store.recipes.bundles import Bundle, budget, with_budget
-from model_store.recipes.keys import code_digest, versions
+from model_store.recipes.image_files import read_files
+from model_store.recipes.keys import code_digest, file_sha256, versions
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
     from torch import Tensor
 
     from attnserve.explain import Explainer
@@ -79,6 +83,7 @@ class Subject:
 
     bundle: Bundle
     explainer: Explainer
+    image: Callable[[str], np.ndarray] | None  # an image item -> uint8 pixels at the model's input size
 
     @property
     def model(self) -> Any:
@@ -89,7 +94,7 @@ class Subject:
 
         if self.bundle.modality == "text":
             return text_game(self.model, self.explainer.tokenizer, item, self.explainer.max_length)
-        return image_game(self.model, self.explainer.spec, self.bundle.recipe.image(item))
+        return image_game(self.model, self.explainer.spec, self.image(item))
 
     def body(self, item: str) -> dict[str, str]:
         """The request fields that carry the input (an image as base64 PNG, decoded by the served codec)."""
@@ -98,7 +103,7 @@ class Subject:
         from PIL import Image
 
         buffer = io.BytesIO()
-        Image.fromarray(self.bundle.recipe.image(item)).save(buffer, format="PNG")
+        Image.fromarray(self.image(item)).save(buffer, format="PNG")
         return {"image": base64.b64encode(buffer.getvalue()).decode()}
 
 
@@ -110,7 +115,26 @@ def subject(bundle: Bundle, checkpoint: Path, settings: Settings) -> Subject:
     served = {"modality": bundle.modality, "max_length": settings.positions, "default_methods": []}
     explainer = load_explainer(checkpoint, served, ModelInfo(bundle.name, "build"))
     explainer.model.requires_grad_(False)
-    return Subject(bundle, explainer)
+    return Subject(bundle, explainer, image_reader(bundle, checkpoint) if bundle.modality == "image" else None)
+
+
+def image_reader(bundle: Bundle, checkpoint: Path) -> Callable[[str], np.ndarray]:
+    """An image item -> uint8 pixels at the model's input size: the recipe's own items, or a packaged
+    model's image files (items are their paths), read as the server reads a request."""
+    if bundle.recipe_module:
+        return bundle.recipe.image
+    from attnserve.image import ImageSpec
+
+    spec = ImageSpec.from_model_dir(checkpoint)
+    return lambda item: read_files([Path(item)], spec)[0]
+
+
+def contents(bundle: Bundle, items: list[str]) -> list[str] | None:
+    """The sha256 of each input file when the items are a packaged image model's files, else None (the
+    items are the inputs themselves, or the recipe's names for them)."""
+    if bundle.modality != "image" or bundle.recipe_module:
+        return None
+    return [file_sha256(Path(item)) for item in items]
 
 
 def choose(items: list[str], settings: Settings) -> list[str]:
@@ -130,14 +154,17 @@ def blocks(items: list[str], settings: Settings) -> list[list[str]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def targets_key(model_key: str, settings: Settings, items: list[str], block: int = 0) -> str:
-    """What one block's targets depend on; block k > 0 draws its orders from seed + k."""
+def targets_key(
+    model_key: str, settings: Settings, items: list[str], block: int = 0, files: list[str] | None = None
+) -> str:
+    """What one block's targets depend on; block k > 0 draws its orders from seed + k; ``files``: the
+    sha256 of the items' files, when the items name files."""
     return digest(
         {
             "stage": "shapley-targets",
             "model": model_key,
             **({"block": block} if block else {}),
-            "items": digest({"items": items}),
+            "items": digest({"items": items, **({"files": files} if files else {})}),
             "teacher": {k: getattr(settings, k) for k in ("positions", "permutations", "seed", "modality")},
             "code": code_digest([Path(shapley_targets.__file__)]),
             "versions": versions("torch", "transformers"),
@@ -282,17 +309,18 @@ def with_amortized(
 ) -> tuple[Path, str]:
     """(stage dir holding `amortized.pt` and the extended model cards, its key), built on the assembled
     ``checkpoint`` (which holds the model card to extend). The inputs are drawn from ``inputs`` when
-    given (a packaged model's unlabelled texts), else from the recipe's training split."""
+    given (a packaged model's unlabelled texts, or the paths of its image files), else from the recipe's
+    training split."""
     settings = load_settings(bundle)
     items = choose(bundle.recipe.training_items() if inputs is None else inputs, settings)
     who = cache(partial(subject, bundle, checkpoint, settings))  # loaded once, and only on a cache miss
 
     targets_dirs, tkeys = [], []
     for block, part in enumerate(blocks(items, settings)):
-        tkeys.append(targets_key(model_key, settings, part, block))
+        tkeys.append(targets_key(model_key, settings, part, block, contents(bundle, part)))
 
         def compute(out: Path, part: list[str] = part, block: int = block) -> None:
-            image_of = bundle.recipe.image if bundle.modality == "image" else None
+            image_of = image_reader(bundle, checkpoint) if bundle.modality == "image" else None
             shapley_targets.compute_targets(
                 checkpoint, settings.modality, settings.positions, part, image_of, settings, out, block
             )

@@ -32,14 +32,16 @@ class CavConfig:
     seed: int = 1337
 
 
-def mean_hidden_states(model: nn.Module, batches: Iterable[tuple[dict[str, Tensor], Tensor]]) -> Tensor:
+def mean_hidden_states(model: nn.Module, batches: Iterable[tuple[dict[str, Tensor], Tensor | None]]) -> Tensor:
     """Mean over each example's ``mask`` tokens of every block's output: [N, L, D] float32.
 
-    ``batches`` yields (model inputs, mask [B, T]); hidden_states[0] (the embeddings) is skipped."""
+    ``batches`` yields (model inputs, mask [B, T], or None for every token, as for an image, whose
+    tokens are all real); hidden_states[0] (the embeddings) is skipped."""
     out = []
     with torch.inference_mode():
-        for inputs, mask in batches:
+        for inputs, given in batches:
             hidden = model(**inputs, output_hidden_states=True).hidden_states[1:]
+            mask = torch.ones(hidden[0].shape[:2]) if given is None else given
             weights = mask.float()[:, None, :, None] / mask.float().sum(-1)[:, None, None, None]  # [B, 1, T, 1]
             out.append((torch.stack(hidden, 1).float() * weights).sum(2))  # [B, L, D]
     return torch.cat(out)

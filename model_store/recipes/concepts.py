@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from model_store.recipes import concepts_image, concepts_text
 from model_store.recipes.archive import cached_model, digest, log
 from model_store.recipes.bundles import Bundle, with_budget
+from model_store.recipes.image_files import image_files
 from model_store.recipes.keys import code_digest, file_sha256, versions
 
 if TYPE_CHECKING:  # torch stays unimported on a cache hit, where only the key is computed
@@ -63,9 +64,12 @@ def concepts_key(bundle: Bundle, model_key: str, spec: dict[str, Any]) -> str:
 
 
 def example_files(spec: dict[str, Any]) -> list[str]:
-    """The example files a concept section names (a packaged model's own concept sets): keyed by content."""
+    """The example files a concept section names (a packaged model's own concept sets: text files, or
+    folders of images): keyed by content."""
     named = [spec["settings"].get("pool_file"), *(c.get("examples_file") for c in spec["concepts"].values())]
-    return sorted(path for path in named if path)
+    folders = [spec["settings"].get("pool_dir"), *(c.get("examples_dir") for c in spec["concepts"].values())]
+    images = [str(path) for folder in folders if folder for path in image_files(Path(folder))]
+    return sorted(path for path in [*named, *images] if path)
 
 
 def with_concepts(bundle: Bundle, checkpoint: Path, model_key: str) -> tuple[Path, str]:

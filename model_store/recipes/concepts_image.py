@@ -1,4 +1,9 @@
-"""Image concepts: texture images generated here, like the paper's striped/dotted/zigzagged textures.
+"""Image concepts: a packaged model's own folders of images, or textures generated here.
+
+A concept with an ``examples_dir`` is read from that folder (PNG or JPEG files, decoded and resized
+exactly as the server decodes a request), contrasted with the ``pool_dir`` images (counterpart
+`random`). A concept with a ``texture`` is drawn here, like the paper's striped/dotted/zigzagged
+textures (the shipped fashion model's set).
 
 The paper takes its textures from Broden/DTD, which are not installable offline; these are drawn
 procedurally at the model's input size (28×28 grayscale), each image with its own random frequency,
@@ -14,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from model_store.recipes.image_files import image_files, read_files
 
 if TYPE_CHECKING:
     from model_store.recipes.bundles import Bundle
@@ -99,22 +106,60 @@ def data_key() -> dict[str, str]:
 
 
 def build_examples(bundle: Bundle, model_dir: Path, settings: dict[str, Any], concepts: dict[str, Any]) -> Examples:
-    """Activations of each texture set, its relative counterparts (the other textures) and the random pool
-    (the model's training images, through its recipe's `load_split` and `normalise`)."""
+    """Activations of each concept's images, its counterparts and the random pool: from the concept
+    folders (``examples_dir``, ``pool_dir``) or from generated textures (``texture``)."""
     import torch
-    from transformers import ViTForImageClassification
+    from transformers import AutoModelForImageClassification
 
+    from attnserve.image import ImageSpec, to_unit
     from model_store.recipes.cav import mean_hidden_states
-    from model_store.recipes.concept_examples import ConceptExamples, Examples
 
-    model = ViTForImageClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+    model = AutoModelForImageClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+    spec = ImageSpec.from_model_dir(model_dir)
     rng = np.random.default_rng(settings["seed"])
 
-    def activations(images: np.ndarray) -> torch.Tensor:
-        pixels = bundle.recipe.normalise(images)
-        tokens = (model.config.image_size // model.config.patch_size) ** 2 + 1  # patches + [CLS]; none is padding
-        batches = (({"pixel_values": b}, torch.ones(len(b), tokens)) for b in pixels.split(BATCH))
-        return mean_hidden_states(model, batches)
+    def activations(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+        """uint8 images at the model's input size -> token-mean hidden states (no token is padding)."""
+        pixels = torch.stack([spec.normalise(to_unit(image)) for image in images])
+        return mean_hidden_states(model, (({"pixel_values": b}, None) for b in pixels.split(BATCH)))
+
+    if all("examples_dir" in c for c in concepts.values()):
+        return _from_folders(spec, settings, concepts, activations, rng)
+    return _from_textures(bundle, settings, concepts, activations, rng)
+
+
+def _from_folders(
+    spec: Any, settings: dict[str, Any], concepts: dict[str, Any], activations: Callable, rng: np.random.Generator
+) -> Examples:
+    """A packaged model's concept folders, each contrasted with (a sample of) the pool folder."""
+    from model_store.recipes.concept_examples import ConceptExamples, Examples
+
+    def sample(files: list[Path], limit: int) -> list[Path]:
+        return [files[i] for i in sorted(rng.choice(len(files), min(limit, len(files)), replace=False))]
+
+    pool_files = sample(image_files(Path(settings["pool_dir"])), settings["pool"])
+    pool = activations(read_files(pool_files, spec))
+    found = []
+    for name, concept in concepts.items():
+        files = image_files(Path(concept["examples_dir"]))
+        if len(files) < settings["min_examples"]:
+            raise ValueError(
+                f"concept {name!r}: {len(files)} images in {concept['examples_dir']}, need {settings['min_examples']}"
+            )
+        chosen = sample(files, settings["examples"])
+        acts = activations(read_files(chosen, spec))
+        found.append(ConceptExamples(name, concept["description"], "random", acts, pool, [p.name for p in chosen[:5]]))
+    return Examples(found, pool, [p.name for p in pool_files[:5]])
+
+
+def _from_textures(
+    bundle: Bundle, settings: dict[str, Any], concepts: dict[str, Any], activations: Callable, rng: np.random.Generator
+) -> Examples:
+    """Generated textures, each contrasted with the others (relative CAVs); the random pool is the model's
+    training images (its recipe's `load_split`) plus noise images."""
+    import torch
+
+    from model_store.recipes.concept_examples import ConceptExamples, Examples
 
     if len(concepts) < 2:
         raise ValueError("relative CAVs need at least two concepts to contrast")

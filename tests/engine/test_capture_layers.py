@@ -1,5 +1,6 @@
 """The capture pass numbers layers by call, not by module: a model that runs one shared attention module
-in every layer (ALBERT) gets each layer's own map, as `output_attentions` reports them."""
+in every layer (ALBERT) gets each layer's own map, as `output_attentions` reports them; a family that
+returns its maps only when asked (DeBERTa-v2, relative-position attention) is asked."""
 
 from __future__ import annotations
 
@@ -12,7 +13,17 @@ from attnserve.capture import ATTN_LAYERS, TOKEN_SIGNALS, capture, model_signal_
 SIZES = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": 100}
 
 
-@pytest.mark.parametrize(("family", "extra"), [("albert", {"embedding_size": 16}), ("bert", {})])
+DEBERTA = {
+    "relative_attention": True,
+    "pos_att_type": ["p2c", "c2p"],
+    "position_buckets": 8,
+    "max_relative_positions": 16,
+}
+
+
+@pytest.mark.parametrize(
+    ("family", "extra"), [("albert", {"embedding_size": 16}), ("bert", {}), ("deberta-v2", DEBERTA)]
+)
 def test_every_layer_gets_its_own_attention_map(family: str, extra: dict) -> None:
     config = AutoConfig.for_model(family, num_hidden_layers=3, max_position_embeddings=32, **SIZES, **extra)
     torch.manual_seed(0)

@@ -40,7 +40,7 @@ def test_bins_take_the_ceiling_of_their_share() -> None:
 
 def test_an_image_game_gives_the_masking_metrics_and_no_deletion() -> None:
     """Patches cannot be deleted from the grid: an image row has no comp_del, not a made-up one."""
-    spec = ImageSpec(height=8, width=8, mean=0.5, std=0.5, patch_size=4)
+    spec = ImageSpec(height=8, width=8, mean=(0.5,), std=(0.5,), patch_size=4)
     vit = make_tiny_vit(image_size=8, patch_size=4, num_labels=3).eval()
     image = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
     metrics = faithfulness(image_game(vit, spec, image), torch.tensor([0.4, 0.1, 0.3, 0.2]))

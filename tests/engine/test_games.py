@@ -15,7 +15,7 @@ from attnserve.text import collate, encode_text
 from tests.conftest import make_tiny_vit
 
 TEXT = "a thoughtful, funny and sometimes unbearably sad film that never once looks away"
-SPEC = ImageSpec(height=30, width=30, mean=0.25, std=0.5, patch_size=4)  # a 7×7 grid and a 2-pixel margin
+SPEC = ImageSpec(height=30, width=30, mean=(0.25,), std=(0.5,), patch_size=4)  # a 7×7 grid and a 2-pixel margin
 
 
 def test_text_game_is_the_row_the_capture_pass_gives(tiny_bert, tokenizer) -> None:
@@ -42,12 +42,12 @@ def image() -> np.ndarray:
 
 def test_image_game_is_the_normalised_image_with_its_predicted_class(vit, image) -> None:
     row = image_game(vit, SPEC, image)
-    pixels = (torch.from_numpy(image).float() / 255.0 - SPEC.mean) / SPEC.std
+    pixels = (torch.from_numpy(image).float() / 255.0 - SPEC.mean[0]) / SPEC.std[0]
     assert row.pixels.shape == (1, 1, SPEC.height, SPEC.width) and torch.allclose(row.pixels[0, 0], pixels)
     with torch.inference_mode():
         probabilities = vit(pixel_values=row.pixels).logits.softmax(-1)[0]
     assert row.target == int(probabilities.argmax()) and row.n == 49 and row.grid == (7, 7)
-    assert row.fill == (0.0 - SPEC.mean) / SPEC.std  # black
+    assert row.fill.flatten().tolist() == [(0.0 - SPEC.mean[0]) / SPEC.std[0]]  # black
     full = row.presence_probability(torch.ones(1, 49, dtype=torch.bool))
     assert full.shape == (1,) and float(full[0]) == pytest.approx(float(probabilities[row.target]), abs=1e-6)
 

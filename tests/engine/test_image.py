@@ -16,7 +16,7 @@ from PIL import Image
 from attnserve.errors import InvalidInput
 from attnserve.image import ImageSpec, decode_image
 
-SPEC = ImageSpec(height=28, width=28, mean=0.5, std=0.5, patch_size=4)
+SPEC = ImageSpec(height=28, width=28, mean=(0.5,), std=(0.5,), patch_size=4)
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
@@ -68,8 +68,31 @@ def test_transparent_pixels_become_background_black() -> None:
 def test_spec_is_read_from_a_model_dir(tmp_path: Path) -> None:
     processor = {"size": {"height": 28, "width": 28}, "image_mean": [0.5], "image_std": [0.5]}
     (tmp_path / "preprocessor_config.json").write_text(json.dumps(processor))
+    (tmp_path / "config.json").write_text(json.dumps({"patch_size": 4, "num_channels": 1}))
+    assert ImageSpec.from_model_dir(tmp_path, max_bytes=10) == ImageSpec(28, 28, (0.5,), (0.5,), 4, max_bytes=10)
+
+
+def test_an_rgb_model_reads_three_normalised_channels(tmp_path: Path) -> None:
+    """ViT's default: three channels, a mean and std each (one value is broadcast to all three)."""
+    processor = {"size": {"shortest_edge": 8}, "image_mean": [0.5, 0.25, 0.0], "image_std": 0.5}
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(processor))
     (tmp_path / "config.json").write_text(json.dumps({"patch_size": 4}))
-    assert ImageSpec.from_model_dir(tmp_path, max_bytes=10) == ImageSpec(28, 28, 0.5, 0.5, 4, max_bytes=10)
+    spec = ImageSpec.from_model_dir(tmp_path)
+    assert (spec.channels, spec.grid, spec.std) == (3, (2, 2), (0.5, 0.5, 0.5))
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[..., 0] = 255
+    pixels = decode_image(encode(Image.fromarray(red)), spec).pixels
+    assert pixels.shape == (3, 8, 8)
+    assert torch.allclose(pixels[:, 0, 0], torch.tensor([1.0, -0.5, 0.0]))
+    assert torch.allclose(spec.black.flatten(), torch.tensor([-1.0, -0.5, 0.0]))
+
+
+def test_a_processor_for_other_channels_is_refused(tmp_path: Path) -> None:
+    processor = {"size": {"height": 8, "width": 8}, "image_mean": [0.5, 0.5], "image_std": [0.5]}
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(processor))
+    (tmp_path / "config.json").write_text(json.dumps({"patch_size": 4}))
+    with pytest.raises(ValueError, match="2 values for 3 channels"):
+        ImageSpec.from_model_dir(tmp_path)
 
 
 def test_decompression_bomb_header_is_refused_before_decoding() -> None:
@@ -78,12 +101,12 @@ def test_decompression_bomb_header_is_refused_before_decoding() -> None:
 
 
 def test_pixel_limit_is_configurable() -> None:
-    small = ImageSpec(28, 28, 0.5, 0.5, 4, max_pixels=100)
+    small = ImageSpec(28, 28, (0.5,), (0.5,), 4, max_pixels=100)
     assert "limit is 100 pixels" in rejected(encode(Image.new("L", (11, 10))), small)
 
 
 def test_too_many_bytes() -> None:
-    assert "limit is 100" in rejected(b"\x89PNG" + b"\0" * 200, ImageSpec(28, 28, 0.5, 0.5, 4, max_bytes=100))
+    assert "limit is 100" in rejected(b"\x89PNG" + b"\0" * 200, ImageSpec(28, 28, (0.5,), (0.5,), 4, max_bytes=100))
 
 
 def test_truncated_png() -> None:

@@ -29,6 +29,13 @@ TEXT = {
     "xlm-roberta": {"max_position_embeddings": 130},
     "distilbert": {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64},
     "albert": {"embedding_size": 16, "num_hidden_layers": 3},  # one shared layer, run three times
+    "deberta-v2": {  # relative-position (c2p, p2c) attention, as DeBERTa-v3
+        "relative_attention": True,
+        "pos_att_type": ["p2c", "c2p"],
+        "position_buckets": 16,
+        "max_relative_positions": 64,
+        "position_biased_input": False,
+    },
     "modernbert": {
         "num_hidden_layers": 3,
         "global_attn_every_n_layers": 2,
@@ -70,47 +77,92 @@ def test_facts_come_from_the_checkpoint(tokenizer, tmp_path: Path) -> None:
     assert bundle.max_length == 128  # 130 position embeddings, 2 of them offset by RoBERTa's padding index
 
 
-@pytest.mark.parametrize("family", ["vit", "deit"])
-def test_an_image_family_is_packaged_and_answers_over_patches(family: str, tmp_path: Path) -> None:
-    """DeiT reads two special tokens ([CLS], distillation) before the patches, ViT one."""
-    config = AutoConfig.for_model(family, image_size=28, patch_size=4, num_channels=1, id2label=LABELS, **SMALL)
-    source = tmp_path / family
+def save_image_model(folder: Path, family: str, channels: int) -> Path:
+    config = AutoConfig.for_model(family, image_size=28, patch_size=4, num_channels=channels, id2label=LABELS, **SMALL)
     model_class = {"vit": ViTForImageClassification, "deit": DeiTForImageClassification}[family]
-    model_class(config).save_pretrained(source)
+    torch.manual_seed(0)
+    model_class(config).save_pretrained(folder)
     processor = {
         "image_processor_type": "ViTImageProcessor",
         "size": {"height": 28, "width": 28},
-        "image_mean": [0.5],
-        "image_std": [0.5],
+        "image_mean": [0.5] * channels,
+        "image_std": [0.5] * channels,
         "do_resize": True,
         "do_rescale": True,
         "rescale_factor": 1 / 255,
         "do_normalize": True,
     }
-    (source / "preprocessor_config.json").write_text(json.dumps(processor))
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor))
+    return folder
+
+
+@pytest.mark.parametrize(("family", "channels"), [("vit", 3), ("deit", 1)])
+def test_an_image_family_is_packaged_and_answers_over_patches(family: str, channels: int, tmp_path: Path) -> None:
+    """DeiT reads two special tokens ([CLS], distillation) before the patches, ViT one; an RGB model
+    reads colour, a grayscale one luma."""
+    source = save_image_model(tmp_path / family, family, channels)
     assert describe(source, "v").modality == "image"
     mar = package(source, f"my-{family}", export_dir=tmp_path / "store")
-    image = base64.b64encode(png(28)).decode()
+    image = base64.b64encode(png(28, seed=0)).decode()
     response = answer(mar, {"image": image, "methods": ["gae", "shapley_cls"]}, tmp_path / "x", ImageExplainHandler)
     assert response["patches"]["grid"] == [7, 7]
     assert all(len(scores["patches"]) == 49 for scores in response["attributions"].values())
 
 
-def png(size: int) -> bytes:
+def image_folder(folder: Path, count: int, level: tuple[int, int], size: int = 40) -> Path:
+    """``count`` RGB PNGs whose pixels lie in ``level`` (larger than the model's input: they are resized)."""
+    folder.mkdir(parents=True)
+    for i in range(count):
+        (folder / f"{i:03d}.png").write_bytes(png(size, seed=i, low=level[0], high=level[1], rgb=True))
+    return folder
+
+
+def test_image_folders_give_an_image_model_tcav_and_the_learned_explainer(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ATTNSERVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ATTNSERVE_BUDGET", "quick")
+    source = save_image_model(tmp_path / "vit", "vit", 3)
+    concepts = tmp_path / "concepts"
+    image_folder(concepts / "bright", 12, (200, 256))
+    image_folder(concepts / "dark", 12, (0, 56))
+    image_folder(concepts / "random", 30, (0, 256))
+    inputs = image_folder(tmp_path / "inputs", 12, (0, 256))
+    mar = package(source, "vit-extras", export_dir=tmp_path / "store", concepts=concepts, explainer_inputs=inputs)
+    image = base64.b64encode(png(28, seed=99, rgb=True)).decode()
+    body = {"image": image, "methods": ["tcav", "amortized_shapley"]}
+    response = answer(mar, body, tmp_path / "x", ImageExplainHandler)
+    assert set(response["concepts"]) == {"bright", "dark"}
+    assert len(response["attributions"]["amortized_shapley"]["patches"]) == 49
+    card = json.loads((tmp_path / "x" / "model_card.json").read_text())
+    assert card["amortized_shapley"]["budget"] == "quick"
+
+
+def test_image_extras_need_folders(tmp_path: Path) -> None:
+    source = save_image_model(tmp_path / "vit", "vit", 1)
+    image_folder(tmp_path / "concepts" / "bright", 3, (200, 256))
+    with pytest.raises(PackagingError, match=r"random/"):
+        package(source, "x", export_dir=tmp_path / "store", concepts=tmp_path / "concepts")
+    (tmp_path / "texts.txt").write_text("one\n" * 20)
+    with pytest.raises(PackagingError, match="folder of PNG or JPEG"):
+        package(source, "x", export_dir=tmp_path / "store", explainer_inputs=tmp_path / "texts.txt")
+    assert not (tmp_path / "store" / "x.mar").exists()
+
+
+def png(size: int, seed: int = 0, low: int = 0, high: int = 256, rgb: bool = False) -> bytes:
     import io
 
     import numpy as np
     from PIL import Image
 
+    shape = (size, size, 3) if rgb else (size, size)
     buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size), dtype=np.uint8)).save(buffer, format="PNG")
+    Image.fromarray(np.random.default_rng(seed).integers(low, high, shape, dtype=np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
 @pytest.mark.parametrize(
     ("family", "extra", "said"),
     [
-        ("deberta-v2", {}, "no recordable attention"),
+        ("gpt2", {"n_embd": 32, "n_layer": 2, "n_head": 2, "pad_token_id": 0}, "causal attention"),
     ],
 )
 def test_an_unsupported_family_is_refused_by_name_and_nothing_is_written(
