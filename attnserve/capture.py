@@ -23,8 +23,6 @@ from itertools import count
 import torch
 from torch import Tensor, nn
 
-from attnserve.probe import Probe, ProbeSettings
-
 ATTN = "attn"  # mean over layers and heads of A
 ATTN_GRAD = "attn_grad"  # mean over layers and heads of A ⊙ ReLU(∂y/∂A)
 ATTN_LAYERS = "attn_layers"  # per layer, mean over heads of A
@@ -35,16 +33,15 @@ CLS_ATTN_LAYERS = "cls_attn_layers"  # per layer, mean over heads of the [CLS] r
 CONCEPT_GRAD_LAYERS = "concept_grad_layers"
 # signed per-token signals of the logit's gradient, [B, T, S] (layout: ``signal_names``)
 TOKEN_SIGNALS = "token_signals"
-PROBE = "probe"  # the model and inputs again (attnserve.probe.Probe), for path and perturbation methods
-AMORTIZER = "amortizer"  # the model's learned explainer, handed back like the probe hands back the model
 MAP_NEEDS = frozenset({ATTN, ATTN_GRAD, ATTN_LAYERS, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS, CLS_ATTN_LAYERS})
-NEEDS = MAP_NEEDS | {PROBE, CONCEPT_GRAD_LAYERS, TOKEN_SIGNALS, AMORTIZER}
+NEEDS = MAP_NEEDS | {CONCEPT_GRAD_LAYERS, TOKEN_SIGNALS}
 GRAD_NEEDS = frozenset({ATTN_GRAD, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS, CONCEPT_GRAD_LAYERS, TOKEN_SIGNALS})
 
 
 @dataclass(frozen=True)
 class Capture:
-    """What the pass produced for a batch; methods are pure functions of it."""
+    """What the pass produced for a batch: tensors only. Methods read it, with the batch's context
+    (``attnserve.methods.registry.Context``: the model, its resources, the requests' options)."""
 
     logits: Tensor  # [B, C]
     targets: Tensor  # [B] class whose logit the gradient-weighted methods differentiate
@@ -57,8 +54,6 @@ class Capture:
     cls_attn_layers: Tensor | None = None  # [L, B, T]
     concept_grad_layers: Tensor | None = None  # [len(ConceptSettings.layers), B, T, C]
     token_signals: Tensor | None = None  # [B, T, S]
-    probe: Probe | None = None
-    amortizer: nn.Module | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -296,26 +291,18 @@ def capture(
     players: Tensor,
     needs: frozenset[str] | set[str],
     targets: Sequence[int | None] | None = None,
-    probe: ProbeSettings | None = None,
     concepts: ConceptSettings | None = None,
-    amortizer: nn.Module | None = None,
 ) -> Capture:
     """Run the batch once and collect what ``needs`` names (a subset of ``NEEDS``).
 
-    ``targets[i]`` is the class explained for row i; ``None`` means the predicted class. The ``probe``
-    need also takes ``probe`` settings: the capture then hands the model back, with the resolved targets;
-    the concept-gradient need takes ``concepts``, the directions to project onto; the amortizer need
-    takes the ``amortizer`` to hand back.
+    ``targets[i]`` is the class explained for row i; ``None`` means the predicted class. The
+    concept-gradient need takes ``concepts``, the directions to project onto.
     """
     needs = frozenset(needs)
     if needs - NEEDS:
         raise ValueError(f"unknown capture needs: {sorted(needs - NEEDS)}")
-    if PROBE in needs and probe is None:
-        raise ValueError("the probe need takes probe settings")
     if CONCEPT_GRAD_LAYERS in needs and concepts is None:
         raise ValueError("the concept-gradient need takes concept settings")
-    if AMORTIZER in needs and amortizer is None:
-        raise ValueError("the amortizer need takes an amortizer")
     want_grad = bool(needs & GRAD_NEEDS)
     map_needs = needs & (MAP_NEEDS | {TOKEN_SIGNALS})
     hooks = []
@@ -372,10 +359,8 @@ def capture(
         logits=logits.detach().float(),
         targets=chosen,
         players=players,
-        probe=Probe(model, inputs, players, chosen, probe) if PROBE in needs else None,
         concept_grad_layers=torch.stack(concept_recorder.found) if concept_recorder else None,
         token_signals=signal_recorder.results(found[TOKEN_SIGNALS]) if signal_recorder else None,
-        amortizer=amortizer if AMORTIZER in needs else None,
         timings_s=timings,
         **{key: found.get(key) for key in MAP_NEEDS},
     )

@@ -1,8 +1,8 @@
 """One error model for the engine, the handler, both transports and the SDK.
 
 An error carries a transport-neutral ``code`` (UPPER_SNAKE), the request ``field`` it is about, and a
-human message. The handler maps ``code`` to an HTTP status or a gRPC status in one table each; the
-engine never knows which transport it serves.
+human message. The serving layer maps ``code`` to an HTTP status (handlers/statuses.py); gRPC answers
+carry the code itself. The engine never knows which transport it serves.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ class AttnserveError(Exception):
     """Root of every error the service reports to a caller."""
 
     code = "INTERNAL"
-    http_status = 500
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -27,4 +26,3 @@ class InvalidInput(AttnserveError):
     """The request itself is wrong; retrying it unchanged cannot succeed."""
 
     code = "INVALID_INPUT"
-    http_status = 400

@@ -22,15 +22,19 @@ from attnserve.capture import Capture, capture
 from attnserve.concepts.bank import CavBank
 from attnserve.concepts.online import BatchConcepts
 from attnserve.errors import AttnserveError, InvalidInput
-from attnserve.methods import METHOD_NEEDS, OPTION_DEFAULTS, REGISTRY, TCAV
-from attnserve.methods.amortized import NAME as AMORTIZED
-from attnserve.methods.baselines import DEFAULT_MAX_FORWARD_PASSES, check_budget
-from attnserve.probe import ProbeSettings
+from attnserve.methods import OPTION_DEFAULTS, REGISTRY
+from attnserve.methods.registry import AMORTIZER, ATTRIBUTIONS, BANK, CONCEPTS, Context, Options
 from attnserve.request import ExplainRequest, parse_options
 
 log = logging.getLogger(__name__)
 
 Outcome = dict | AttnserveError
+DEFAULT_MAX_FORWARD_PASSES = 2000  # per request, over all the methods it runs that cost extra passes
+# Why a model without a resource refuses the methods that require it (a 400 on the method's name).
+MISSING = {
+    AMORTIZER: "this model's archive has no learned explainer, so it cannot run {name}",
+    BANK: "this model has no concept vectors (CAVs), so it cannot run {name}",
+}
 Item = TypeVar("Item")  # one request's encoded input (EncodedText, DecodedImage)
 
 
@@ -65,11 +69,13 @@ class Explainer(ABC, Generic[Item]):
     """Holds a loaded classifier and answers batches of raw request bodies.
 
     ``method_options`` overrides ``OPTION_DEFAULTS`` for requests that leave an option out, and
-    ``max_forward_passes`` bounds what one request's baselines may cost (``baselines.forward_passes``);
-    beyond it the request gets a 400 naming the option to lower. ``bank``: the model's CAVs, without
-    which ``tcav`` is a 400; ``amortizer``: the model's learned explainer
-    (``attnserve.methods.amortized``), without which ``amortized_shapley`` is a 400.
+    ``max_forward_passes`` bounds what one request's methods may cost beyond the shared pass (each
+    record's ``cost``); beyond it the request gets a 400 naming the option to lower. ``bank``: the
+    model's CAVs; ``amortizer``: its learned explainer. A method this modality cannot run, or whose
+    required resource the model lacks, is refused with the reason (``refused``).
     """
+
+    modality: str  # "text" or "image": which methods run (each record's ``modalities``)
 
     def __init__(
         self,
@@ -90,9 +96,14 @@ class Explainer(ABC, Generic[Item]):
         self.device = next(model.parameters()).device
         self.amortizer = amortizer.to(self.device) if amortizer is not None else None
         # Methods this model cannot run, with the reason a request naming one is told (request parsing).
+        resources = {AMORTIZER: amortizer, BANK: bank}
         self.refused: dict[str, str] = {}
-        if amortizer is None:
-            self.refused[AMORTIZED] = f"this model's archive has no learned explainer, so it cannot run {AMORTIZED}"
+        for name, method in REGISTRY.items():
+            if self.modality not in method.modalities:
+                runs_on = " and ".join(sorted(method.modalities))
+                self.refused[name] = f"{name} is not available for {self.modality} models: it runs on {runs_on} only"
+            elif method.requires and resources[method.requires] is None:
+                self.refused[name] = MISSING[method.requires].format(name=name)
         try:
             configured = parse_options(method_options, "method_options", list(OPTION_DEFAULTS))
         except InvalidInput as error:
@@ -125,8 +136,9 @@ class Explainer(ABC, Generic[Item]):
     def fold(self, item: Item, row: Tensor) -> dict[str, list[float]]:
         """A row of per-position scores [T] as the response lists them, e.g. {"tokens", "words"}."""
 
-    def probe_settings(self, requests: list[Any]) -> ProbeSettings | None:
-        """What the perturbation baselines need; None for a modality that does not run them."""
+    @property
+    def mask_token_id(self) -> int | None:
+        """What a perturbation puts in place of an absent token; None for a modality without tokens."""
         return None
 
     def explain(self, bodies: Sequence[tuple[object, str | None]]) -> list[Outcome]:
@@ -161,48 +173,54 @@ class Explainer(ABC, Generic[Item]):
         return report
 
     def _resolve_options(self, request: Any, n: int) -> Any:
-        """The request with every option of the baselines it runs filled in, within the budget."""
+        """The request with every option of the methods it runs filled in, within the budget."""
         options = {
             name: {**self.option_defaults[name], **request.options.get(name, {})}
             for name in request.methods
             if name in OPTION_DEFAULTS
         }
-        check_budget(options, n, self.max_forward_passes)
+        check_budget(request.methods, options, n, self.max_forward_passes)
         return replace(request, options=options)
 
     def _run(self, accepted: list[tuple[int, Any, Item]], report: BatchReport) -> None:
         requests = [request for _, request, _ in accepted]
         batch = self.collate([item for _, _, item in accepted])
         inputs = {key: value.to(self.device) for key, value in batch.inputs.items()}
-        needs = {need for request in requests for name in request.methods for need in METHOD_NEEDS[name]}
+        methods = [REGISTRY[name] for name in dict.fromkeys(n for request in requests for n in request.methods)]
         names = tuple(dict.fromkeys(c for request in requests for c in request.concepts))
         concepts = BatchConcepts(self.bank, names) if names else None
         result = capture(
             self.model,
             inputs,
             batch.players.to(self.device),
-            needs,
+            {need for method in methods for need in method.needs},
             [r.target for r in requests],
-            self.probe_settings(requests),
             concepts.settings() if concepts else None,
-            self.amortizer,
         )
         report.timings_s.update(result.timings_s)
+        context = Context(
+            model=self.model,
+            inputs=inputs,
+            real=batch.real.to(self.device),
+            options=tuple(request.options for request in requests),
+            mask_token_id=self.mask_token_id,
+            amortizer=self.amortizer,
+            concepts=concepts,
+        )
         scores = {}
-        for name in dict.fromkeys(name for request in requests for name in request.methods):
+        for method in methods:
             start = time.perf_counter()
-            if name == TCAV:
-                scores[name] = concepts.sensitivity(result, batch.real)
-            else:
-                scores[name] = REGISTRY[name].fn(result).cpu()
-            report.method_s[name] = time.perf_counter() - start
+            found = method.fn(result, context)
+            scores[method.name] = found.cpu() if method.output == ATTRIBUTIONS else found
+            report.method_s[method.name] = time.perf_counter() - start
         report.timings_s["methods"] = sum(report.method_s.values())
         probabilities = result.logits.softmax(-1).cpu()
         for row, (slot, request, item) in enumerate(accepted):
             response = self._response(row, request, item, result, probabilities, scores)
-            if concepts and request.concepts:
-                fold = partial(self.fold, item)
-                response["concepts"] = concepts.response(scores[TCAV], row, request.concepts, fold)
+            for name in request.methods:
+                if REGISTRY[name].output == CONCEPTS:
+                    fold = partial(self.fold, item)
+                    response[CONCEPTS] = concepts.response(scores[name], row, request.concepts, fold)
             report.outcomes[slot] = {**response, "batch_size": len(accepted), "timings_s": report.timings_s}
         report.batch_size = len(accepted)
 
@@ -215,7 +233,8 @@ class Explainer(ABC, Generic[Item]):
         probabilities: Tensor,
         scores: dict[str, Tensor],
     ) -> dict:
-        attributions = {name: self.fold(item, scores[name][row]) for name in request.methods if name in REGISTRY}
+        kept = [name for name in request.methods if REGISTRY[name].output == ATTRIBUTIONS]
+        attributions = {name: self.fold(item, scores[name][row]) for name in kept}
         return {
             "model": {"name": self.info.name, "version": self.info.version},
             "label": self.labels[int(probabilities[row].argmax())],
@@ -224,3 +243,22 @@ class Explainer(ABC, Generic[Item]):
             **self.describe(item),
             "attributions": attributions,
         }
+
+
+def check_budget(methods: Sequence[str], options: Options, n: int, limit: int) -> None:
+    """A 400 naming the dearest method's option when the extra forward passes of a request's methods
+    (each record's ``cost`` on n players) would exceed ``limit``."""
+    costs = {name: REGISTRY[name].cost(options.get(name, {}), n) for name in methods if REGISTRY[name].cost}
+    if sum(costs.values()) <= limit:
+        return
+    dearest = max(costs, key=costs.__getitem__)
+    spent = ", ".join(f"{name} {cost}" for name, cost in costs.items())
+    told = (
+        f"this request would cost {sum(costs.values())} forward passes on {n} tokens ({spent}); the budget is {limit}"
+    )
+    if not REGISTRY[dearest].options:
+        raise InvalidInput(f"{told} per request: drop {dearest} or send a shorter text", "methods")
+    option = REGISTRY[dearest].options[0].name
+    raise InvalidInput(
+        f"{told} per request: lower {dearest}'s {option!r} or send a shorter text", f"options.{dearest}.{option}"
+    )

@@ -4,8 +4,8 @@ A request is the image's bytes (the default methods run) or a JSON object ``{"im
 "methods", "target", "concepts"}``. Players are the patch tokens, in row-major order, after the
 model's leading special tokens ([CLS] for ViT; [CLS] and the distillation token for DeiT);
 the response says which grid they form (``"patches": {"grid": [rows, cols]}``) and gives each
-method's scores as ``{"patches": [...]}``. The perturbation baselines are refused: their masking
-replaces tokens with ``[MASK]``, which has no counterpart among image patches.
+method's scores as ``{"patches": [...]}``. Methods whose record does not list images (the perturbation
+baselines: their masking replaces tokens with ``[MASK]``) are refused.
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from attnserve.capture import PROBE
 from attnserve.concepts.bank import CavBank
 from attnserve.errors import InvalidInput
 from attnserve.explain import Batch, Explainer, ModelInfo
 from attnserve.image import DecodedImage, ImageSpec, decode_image
-from attnserve.methods import METHOD_NEEDS
 from attnserve.request import check_fields, parse_settings
 
 FIELDS = ("image", "methods", "target", "concepts")
@@ -44,6 +42,8 @@ class ImageRequest:
 class ImageExplainer(Explainer[DecodedImage]):
     """A ViT classifier; ``spec`` says how images are decoded and which limits a body must meet."""
 
+    modality = "image"
+
     def __init__(
         self,
         model: nn.Module,
@@ -56,15 +56,11 @@ class ImageExplainer(Explainer[DecodedImage]):
         super().__init__(model, info, default_methods, bank=bank, amortizer=amortizer)
         self.spec = spec
         self.leading = LEADING_TOKENS.get(getattr(model.config, "model_type", ""), 1)
-        self.refused |= {
-            name: f"{name} masks tokens and is not available for images"
-            for name in METHOD_NEEDS
-            if PROBE in METHOD_NEEDS[name]
-        }
 
     def parse(self, body: object, content_type: str | None) -> ImageRequest:
         if isinstance(body, bytes | bytearray) and not _is_json(bytes(body), content_type):
-            return ImageRequest(bytes(body), self.default_methods, None, concepts=self._default_concepts())
+            defaults = parse_settings({}, self.labels, self.default_methods, self.concepts, self.refused)
+            return ImageRequest(bytes(body), **defaults)
         if isinstance(body, bytes | bytearray):
             try:
                 body = json.loads(bytes(body))
@@ -75,9 +71,6 @@ class ImageExplainer(Explainer[DecodedImage]):
         check_fields(body, FIELDS, "image")
         settings = parse_settings(body, self.labels, self.default_methods, self.concepts, self.refused)
         return ImageRequest(_base64(body["image"]), **settings)
-
-    def _default_concepts(self) -> tuple[str, ...]:
-        return self.concepts if "tcav" in self.default_methods else ()
 
     def encode(self, request: ImageRequest) -> DecodedImage:
         return decode_image(request.image, self.spec)

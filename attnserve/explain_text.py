@@ -10,13 +10,14 @@ from transformers import PreTrainedTokenizerBase
 
 from attnserve.concepts.bank import CavBank
 from attnserve.explain import Batch, Explainer, ModelInfo
-from attnserve.probe import ProbeSettings
 from attnserve.request import ExplainRequest, parse_request
 from attnserve.text import EncodedText, collate, encode_text
 
 
 class TextExplainer(Explainer[EncodedText]):
     """A text classifier with its tokenizer; texts are cut to ``max_length`` positions."""
+
+    modality = "text"
 
     def __init__(
         self,
@@ -59,5 +60,6 @@ class TextExplainer(Explainer[EncodedText]):
         per_token = row[1 : len(item.ids) + 1].double()
         return {"tokens": per_token.tolist(), "words": item.word_sums(per_token).tolist()}
 
-    def probe_settings(self, requests: list[ExplainRequest]) -> ProbeSettings:
-        return ProbeSettings(self.tokenizer.mask_token_id, tuple(request.options for request in requests))
+    @property
+    def mask_token_id(self) -> int | None:
+        return self.tokenizer.mask_token_id

@@ -2,7 +2,7 @@
 the harness ranks every method with it and the archive build validates its learned explainer with it,
 so both measure by one definition.
 
-- Paper protocol (attention-Shapley, shared/research/paper1.md §4.3): bins K = {0, 10, 20, 50} %,
+- Paper protocol (attention-Shapley, arXiv 2508.08966 §4.3): bins K = {0, 10, 20, 50} %,
   k_tok = ceil(n·k/100) top-ranked tokens (``torch.topk`` order), [MASK] replacement with [CLS]/[SEP]
   kept, p = softmax probability of the class predicted on the full text, divisor |K|+1:
       comp = Σ_k [p(x) − p(x without its top k)] / (|K|+1)        (higher is better)

@@ -1,9 +1,9 @@
 """A handle to re-run the model on variations of a captured batch: what path and perturbation methods
 (Integrated Gradients, KernelSHAP, Shapley sampling) need beyond the one pass.
 
-It travels inside the ``Capture`` (need ``probe``), so every method keeps the one signature
-``fn(capture) -> [B, T]``. A perturbation switches players off by replacing them with [MASK]: the same
-baseline as the faithfulness protocol (shared/research/paper1.md §4.3), so an attribution and its
+The baselines build it from the pass's resolved targets and the batch's context
+(``attnserve.methods.registry.Context``). A perturbation switches players off by replacing them with
+[MASK]: the same baseline as the faithfulness protocol (arXiv 2508.08966 §4.3), so an attribution and its
 evaluation play the same masking game. [CLS]/[SEP] are always kept, padding never enters (each row is
 re-run at its own length), and the explained quantity is the softmax probability of the target class,
 the number a response reports and the protocol measures.

@@ -4,9 +4,10 @@ Accepted bodies (transport-neutral: the handler passes what the server decoded):
 - a JSON object ``{"text": str, "methods": [str, ...], "target": int | label, "options": {...},
   "concepts": [str, ...]}``; ``methods`` absent or null means the model's default set, ``[]`` means
   prediction only; ``options`` tunes the cost of the baselines the request runs, e.g.
-  ``{"kernel_shap": {"samples": 200}}`` (``OPTION_DEFAULTS`` lists them; the explainer fills in defaults
-  and enforces the budget); ``concepts`` picks the concepts ``tcav`` scores (default: every concept of
-  the model; only with ``tcav``, and only on a model whose archive carries CAVs);
+  ``{"kernel_shap": {"samples": 200}}`` (each method's record lists its options, with their defaults
+  and caps; the explainer fills in defaults and enforces the budget); ``concepts`` picks the concepts a
+  concept method (``tcav``) scores (default: every concept of the model; only with such a method, and
+  only on a model whose archive carries CAVs);
 - plain text (``text/plain``): the text itself, with the default methods;
 - raw bytes: UTF-8, read as JSON when the content type says so or it starts with ``{``, else as text.
 """
@@ -18,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from attnserve.errors import InvalidInput
-from attnserve.methods import METHOD_NAMES, OPTION_DEFAULTS, TCAV
+from attnserve.methods import METHOD_NAMES, OPTION_DEFAULTS, REGISTRY
+from attnserve.methods.registry import CONCEPTS
 
 SETTINGS = ("methods", "target", "options", "concepts")  # what every modality's request may set
 FIELDS = ("text", *SETTINGS)
@@ -31,7 +33,7 @@ class ExplainRequest:
     target: int | None  # class index; None = the predicted class
     # method -> option -> value: as sent, then completed by the explainer for each baseline the request runs
     options: dict[str, dict[str, int]] = field(default_factory=dict)
-    concepts: tuple[str, ...] = ()  # what tcav scores; empty when the request does not run tcav
+    concepts: tuple[str, ...] = ()  # what tcav scores; empty when the request runs no concept method
 
 
 def parse_request(
@@ -74,16 +76,15 @@ def parse_settings(
     is a 400 on it, with its reason."""
     methods = body.get("methods")
     chosen = tuple(default_methods) if methods is None else _methods(methods)
-    settings = {
+    for i, name in enumerate(chosen):
+        if refused and name in refused:
+            raise InvalidInput(refused[name], f"methods[{i}]")
+    return {
         "methods": chosen,
         "target": _target(body.get("target"), labels),
         "options": parse_options(body.get("options"), "options", chosen),
         "concepts": _concepts(body.get("concepts"), chosen, concepts),
     }
-    for i, name in enumerate(chosen):
-        if refused and name in refused:
-            raise InvalidInput(refused[name], f"methods[{i}]")
-    return settings
 
 
 def _decode_bytes(raw: bytes, content_type: str | None) -> object:
@@ -122,14 +123,12 @@ def _method(name: object, field: str) -> None:
 
 
 def _concepts(value: object, methods: Sequence[str], available: Sequence[str]) -> tuple[str, ...]:
-    """The concepts tcav scores: all of the model's by default; a name the model lacks is a 400 on it."""
-    if TCAV not in methods:
+    """The concepts a concept method scores: all of the model's by default (a model without CAVs has
+    refused the method already); a name the model lacks is a 400 on it."""
+    if not any(REGISTRY[name].output == CONCEPTS for name in methods):
         if value is not None:
-            raise InvalidInput("concepts given, but the request does not run tcav", "concepts")
+            raise InvalidInput("concepts given, but the request runs no concept method (tcav)", "concepts")
         return ()
-    if not available:
-        where = f"methods[{list(methods).index(TCAV)}]"
-        raise InvalidInput("this model has no concept vectors (CAVs), so it cannot run tcav", where)
     if value is None:
         return tuple(available)
     if not isinstance(value, list) or not value:
@@ -150,7 +149,7 @@ def parse_options(value: object, field: str, methods: Sequence[str]) -> dict[str
     for method, chosen in value.items():
         where = f"{field}.{method}"
         _method(method, where)
-        if method not in OPTION_DEFAULTS:
+        if not REGISTRY[method].options:
             raise InvalidInput(f"{method} takes no options; these do: {', '.join(OPTION_DEFAULTS)}", where)
         if method not in methods:
             raise InvalidInput(f"options given for {method}, which this request does not run", where)
@@ -161,12 +160,15 @@ def parse_options(value: object, field: str, methods: Sequence[str]) -> dict[str
 
 
 def _option(method: str, name: object, value: object, where: str) -> int:
-    if name not in OPTION_DEFAULTS[method]:
+    option = REGISTRY[method].option(name) if isinstance(name, str) else None
+    if option is None:
         raise InvalidInput(
             f"unknown option {name!r} for {method}; accepted: {', '.join(OPTION_DEFAULTS[method])}", where
         )
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidInput(f"'{where}' must be a positive integer, got {value!r}", where)
+    if value > option.maximum:
+        raise InvalidInput(f"'{where}' is {value}; at most {option.maximum}", where)
     return value
 
 

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from attnserve.capture import ATTN, capture
 from attnserve.explain import Explainer
-from attnserve.methods import METHOD_NAMES, TCAV
+from attnserve.methods import METHOD_NAMES
 from attnserve.methods.shapley import cls_game, max_mutual_game, mutual_game
 
 # Cheap settings of the perturbation baselines: the test checks that they run and align, not how well.
@@ -40,9 +40,9 @@ class SelfTestError(RuntimeError):
 
 
 def served_methods(explainer: Explainer) -> list[str]:
-    """Every method the explainer would run for a request, minus those needing a missing artefact."""
-    missing = set(explainer.refused) | ({TCAV} if explainer.bank is None else set())
-    return [name for name in METHOD_NAMES if name not in missing]
+    """Every method the explainer would run for a request: all but those it refuses (another modality's,
+    or one needing an artefact the model lacks)."""
+    return [name for name in METHOD_NAMES if name not in explainer.refused]
 
 
 class _Failures(logging.Handler):

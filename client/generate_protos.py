@@ -1,8 +1,10 @@
-"""Regenerate the committed Python stubs in ``attnserve_client/proto/`` from ``protos/``.
+"""Regenerate the committed Python stubs in ``attnserve_protos/`` from ``protos/``.
 
 Run from anywhere: ``python client/generate_protos.py``. The stubs are committed so that
-``pip install ./client`` needs no build step and no grpcio-tools; ``tests/client/test_protos.py`` runs
-``generate`` into a temporary folder and fails when the committed files differ (stale stubs).
+``pip install ./client`` needs no build step and no grpcio-tools. The client distribution ships
+``attnserve_protos`` beside ``attnserve_client``; TorchServe archives pack ``attnserve_protos`` alone.
+``tests/client/test_protos.py`` runs ``generate`` into a temporary folder and fails when the committed
+files differ (stale stubs).
 
 ``google/rpc/status.proto`` (imported by TorchServe's inference.proto) is not generated here: it comes
 from googleapis-common-protos at run time, whose ``google.rpc.Status`` is field for field the one in
@@ -23,7 +25,7 @@ import google.rpc
 from grpc_tools import protoc
 
 PROTOS = Path(__file__).resolve().parent.parent / "protos"
-OUT = Path(__file__).resolve().parent / "attnserve_client" / "proto"
+OUT = Path(__file__).resolve().parent / "attnserve_protos"
 # Messages and descriptors only: the SDK binds the one unary Predictions call from inference_pb2's service
 # descriptor (attnserve_client/_grpc.py), so grpcio-tools' *_pb2_grpc modules, whose server base classes
 # only raise "not implemented" and which also expose the worker-killing StreamPredictions, are

@@ -26,7 +26,7 @@ from ts.metrics.metric_type_enum import MetricTypes
 from attnserve.capture import GRAD_NEEDS
 from attnserve.errors import AttnserveError
 from attnserve.explain import BatchReport
-from attnserve.methods import METHOD_NAMES, METHOD_NEEDS
+from attnserve.methods import METHOD_NAMES, REGISTRY
 
 PREDICT = "predict"  # method label of a prediction-only request (``"methods": []``)
 REJECTED = "none"  # method label of a request rejected before its methods were known
@@ -125,8 +125,8 @@ def method_latency(report: BatchReport, method: str) -> float:
     are not in it (they are in ts_queue_latency_microseconds)."""
     timings = report.timings_s
     seconds = timings.get("preprocess", 0.0) + timings.get("forward", 0.0)
-    if method in METHOD_NEEDS:
-        if METHOD_NEEDS[method] & GRAD_NEEDS:
+    if method in REGISTRY:
+        if REGISTRY[method].needs & GRAD_NEEDS:
             seconds += timings.get("backward", 0.0)
         seconds += report.method_s.get(method, 0.0)
     return seconds

@@ -1,7 +1,9 @@
-"""Shared fixtures: a tiny randomly initialised BERT with the real MiniLM tokenizer (fast, seconds)."""
+"""Shared fixtures: a tiny randomly initialised BERT with the real MiniLM tokenizer, and a tiny ViT over
+28x28 grayscale images (fast, seconds)."""
 
 from __future__ import annotations
 
+import io
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -20,11 +22,16 @@ from transformers import (
 from attnserve.capture import model_signal_names
 from attnserve.concepts.bank import RANDOM, CavBank, CavSet
 from attnserve.explain import ModelInfo
+from attnserve.explain_image import ImageExplainer
 from attnserve.explain_text import TextExplainer
+from attnserve.image import ImageSpec
 from attnserve.methods.amortized import AmortizedShapley, HeadConfig
 
 LABELS = ["negative", "positive"]
 CONCEPTS = ["negation", "positive_words", "sports"]
+IMAGE_LABELS = ["shirt", "shoe", "bag"]
+IMAGE_CONCEPTS = ["striped", "dotted"]
+IMAGE_SPEC = ImageSpec(height=28, width=28, mean=(0.5,), std=(0.5,), patch_size=4)  # a 7x7 patch grid
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +118,29 @@ def tiny_bank(tiny_bert) -> CavBank:
 @pytest.fixture(scope="session")
 def concept_explainer(tiny_bert, tokenizer, tiny_bank) -> TextExplainer:
     return TextExplainer(tiny_bert, tokenizer, ModelInfo("tiny", "0"), 64, ["shapley_mutual"], bank=tiny_bank)
+
+
+@pytest.fixture(scope="session")
+def tiny_vit() -> ViTForImageClassification:
+    """A 2-layer ViT over 28x28 grayscale images, 4x4 patches (a 7x7 grid), three classes."""
+    labels = {"id2label": dict(enumerate(IMAGE_LABELS)), "label2id": {name: i for i, name in enumerate(IMAGE_LABELS)}}
+    return make_tiny_vit(28, 4, len(IMAGE_LABELS), attn_implementation="eager", **labels).eval()
+
+
+@pytest.fixture(scope="session")
+def image_explainer(tiny_vit) -> ImageExplainer:
+    """The tiny ViT behind the image explainer, with random CAVs for tcav."""
+    layers, dim = tiny_vit.config.num_hidden_layers, tiny_vit.config.hidden_size
+    concepts = {name: random_cavs(name, layers, dim, seed) for seed, name in enumerate(IMAGE_CONCEPTS)}
+    bank = CavBank("tiny-vit", list(range(layers)), dim, "mean", concepts, random_cavs(RANDOM, layers, dim, 9))
+    return ImageExplainer(tiny_vit, IMAGE_SPEC, ModelInfo("tiny-vit", "0"), ["shapley_mutual"], bank=bank)
+
+
+def png_bytes(size: int = 28, seed: int = 0) -> bytes:
+    """A random grayscale PNG of ``size`` x ``size`` pixels."""
+    from PIL import Image
+
+    pixels = torch.randint(0, 256, (size, size), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.numpy()).save(buffer, format="PNG")
+    return buffer.getvalue()

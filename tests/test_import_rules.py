@@ -5,7 +5,10 @@ lazy import still couples two layers, and still enters every cache key that hash
 The engine (attnserve) is pure PyTorch and imports nothing else of ours. The build (model_store) packs the
 engine into archives, serving (handlers) runs it inside TorchServe, deploy starts TorchServe and reads
 only its config, the SDK (attnserve_client) talks to the server over the wire only, and the harness
-(bench) measures them all: a leaf that nothing but the tests imports.
+(bench) measures them all: a leaf that nothing but the tests imports. The generated wire messages
+(attnserve_protos, shipped in the client distribution) are what the server's gRPC codec and the SDK
+share: serving imports them and never the SDK, the SDK imports them and nothing else of the repository,
+and they import nothing of ours.
 """
 
 from __future__ import annotations
@@ -18,17 +21,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Every top-level package of the repository (tests/ aside); test_the_table_knows_every_package keeps it whole.
+REPOSITORY = {"attnserve", "model_store", "handlers", "deploy", "bench", "attnserve_client", "attnserve_protos"}
+WIRE = {"attnserve_protos"}  # the generated messages: the one part of the client distribution the server uses
 # fmt: off
 RULES: dict[str, set[str]] = {  # package: the top-level packages it must not import
-    "attnserve":        {"model_store", "bench", "handlers", "deploy", "attnserve_client", "ts"},  # the engine
-    "model_store":      {"bench", "handlers", "deploy", "attnserve_client", "ts"},                 # the build
-    "handlers":         {"bench", "model_store", "deploy"},                                        # serving
-    "deploy":           {"bench", "model_store", "handlers", "attnserve"},                         # launch, config
-    "attnserve_client": {"attnserve", "model_store", "bench", "handlers", "deploy", "torch"},       # the SDK
+    "attnserve":        {"model_store", "bench", "handlers", "deploy", "attnserve_client", "ts", *WIRE},  # engine
+    "model_store":      {"bench", "handlers", "deploy", "attnserve_client", "ts", *WIRE},                 # build
+    "handlers":         {"bench", "model_store", "deploy", "attnserve_client"},                           # serving
+    "deploy":           {"bench", "model_store", "handlers", "attnserve"},                                # launch
+    "attnserve_client": REPOSITORY - {"attnserve_client", *WIRE} | {"torch"},                             # the SDK
+    "attnserve_protos": REPOSITORY - WIRE | {"torch", "httpx", "grpc"},                                   # wire types
     "bench":            set(),  # the harness, a leaf: every other row forbids it
 }
 # fmt: on
-FOLDERS = {"attnserve_client": "client/attnserve_client"}  # where a package lives, when not in ROOT/<package>
+FOLDERS = {  # where a package lives, when not in ROOT/<package>
+    "attnserve_client": "client/attnserve_client",
+    "attnserve_protos": "client/attnserve_protos",
+}
 
 
 def imported_modules(source: str, module: str, is_package: bool = False) -> Iterator[tuple[int, str]]:
@@ -50,15 +60,15 @@ def module_name(path: Path, package: str, folder: Path) -> str:
     return ".".join([package, *(parts[:-1] if parts[-1] == "__init__" else parts)])
 
 
-def violations(package: str) -> list[str]:
-    """``file:line: imports X`` for each import in ``package`` of a package its rule forbids."""
-    folder, forbidden = ROOT / FOLDERS.get(package, package), RULES[package]
+def violations(package: str, root: Path = ROOT) -> list[str]:
+    """``file:line: imports X`` for each import in ``package`` (under ``root``) of a package its rule forbids."""
+    folder, forbidden = root / FOLDERS.get(package, package), RULES[package]
     found = []
     for path in sorted(folder.rglob("*.py")):
         name = module_name(path, package, folder)
         for line, imported in imported_modules(path.read_text(encoding="utf-8"), name, path.name == "__init__.py"):
             if imported.split(".")[0] in forbidden:
-                found.append(f"{path.relative_to(ROOT)}:{line}: imports {imported}")
+                found.append(f"{path.relative_to(root)}:{line}: imports {imported}")
     return found
 
 
@@ -92,6 +102,28 @@ from ..games import text_game
     assert set(imported_modules("from . import tcav", "attnserve.concepts", is_package=True)) == {
         (1, "attnserve.concepts")
     }
+
+
+def test_the_table_knows_every_package() -> None:
+    found = {path.parent.name for path in ROOT.glob("*/__init__.py")} | {
+        path.parent.name for path in ROOT.glob("client/*/__init__.py")
+    }
+    found |= {"handlers"}  # a namespace package (no __init__.py): TorchServe imports its modules by path
+    assert found == REPOSITORY == set(RULES)
+    assert all((ROOT / FOLDERS.get(package, package)).is_dir() for package in REPOSITORY)
+
+
+def test_the_server_side_may_not_import_the_sdk_and_the_sdk_only_the_wire_types(tmp_path: Path) -> None:
+    """The rules bite: a handler importing the SDK, or the SDK importing the engine, is a violation."""
+    (tmp_path / "handlers").mkdir()
+    (tmp_path / "handlers" / "codec.py").write_text("from attnserve_protos import explanation_pb2\n")
+    (tmp_path / "handlers" / "bad.py").write_text("from attnserve_client.proto import explanation_pb2\n")
+    (tmp_path / "client" / "attnserve_client").mkdir(parents=True)
+    sdk = tmp_path / "client" / "attnserve_client"
+    (sdk / "ok.py").write_text("import attnserve_protos.inference_pb2\nfrom . import errors\n")
+    (sdk / "bad.py").write_text("def f():\n    from attnserve.errors import InvalidInput\n")
+    assert violations("handlers", tmp_path) == ["handlers/bad.py:1: imports attnserve_client.proto"]
+    assert violations("attnserve_client", tmp_path) == ["client/attnserve_client/bad.py:2: imports attnserve.errors"]
 
 
 @pytest.mark.parametrize("package", RULES)

@@ -1,4 +1,4 @@
-"""Global TCAV scores (paper1 §3): over N inputs of one target class, the share with S(x) > 0 for every
+"""Global TCAV scores (arXiv 2508.08966 §3): over N inputs of one target class, the share with S(x) > 0 for every
 CAV of each concept and of the random set, at every layer, then the concept's mean, spread and tests.
 
 One capture pass serves it all: the concept-gradient need is given the stacked [L, K, D] CAVs instead

@@ -1,4 +1,5 @@
-"""Significance of TCAV scores across the K CAVs of a concept (TCAV, Kim et al. 2018 §3.2; paper1 §3).
+"""Significance of TCAV scores across the K CAVs of a concept (Kim et al. 2018, arXiv 1711.11279 §3.2;
+arXiv 2508.08966 §3).
 
 A single CAV's score can be high by chance, so each concept has K CAVs, one per resampled counterpart
 set, and its scores are tested as a sample:

@@ -1,4 +1,4 @@
-"""Attention-weighted TCAV (arXiv 2508.08966 §3; digest: shared/research/paper1.md §3, §7).
+"""Attention-weighted TCAV (arXiv 2508.08966 §3).
 
 For a layer l, target class k and unit CAV v (all pure tensor maths; the caller's pass supplies g and a):
 - g_t = ∂ f_k(x) / ∂ h_t^l: gradient of the target logit at token t of the residual stream after block l;

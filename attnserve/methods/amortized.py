@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from attnserve.capture import AMORTIZER, ATTN_GRAD_LAYERS, ATTN_LAYERS, TOKEN_SIGNALS, Capture, model_signal_names
-from attnserve.methods.registry import Method
+from attnserve.capture import ATTN_GRAD_LAYERS, ATTN_LAYERS, TOKEN_SIGNALS, Capture, model_signal_names
+from attnserve.methods.registry import AMORTIZER, Context, Method
 from attnserve.methods.relevance import cls_row_product
 
 NAME = "amortized_shapley"
@@ -142,17 +142,18 @@ def find_amortizer(model_dir: Path, model: nn.Module) -> AmortizedShapley | None
     return load_amortizer(path, model_signal_names(model)) if path.is_file() else None
 
 
-def amortized_shapley(c: Capture) -> Tensor:
+def amortized_shapley(c: Capture, context: Context) -> Tensor:
     tokens, rows = features(c)
-    return c.amortizer(tokens, rows, c.players)
+    return context.amortizer(tokens, rows, c.players)
 
 
 METHODS = [
     Method(
         NAME,
-        FEATURE_NEEDS | {AMORTIZER},
+        FEATURE_NEEDS,
         amortized_shapley,
         True,
-        "Shapley values of the [MASK] game predicted from one forward and backward pass (learned at build)",
+        "Shapley values of the masking game predicted from one forward and backward pass (learned at build)",
+        requires=AMORTIZER,
     )
 ]

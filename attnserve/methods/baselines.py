@@ -5,7 +5,7 @@ All three explain the softmax probability of the target class, with every player
 the reference input ([CLS]/[SEP] kept): the masking game of the faithfulness protocol (``attnserve.probe``).
 All are signed: positive = evidence for the target. Each row runs alone at its own length with its own
 options, and any sampling is seeded per row (``SEED``), so a request's answer does not depend on the
-batch it shared. Cost, in forward passes over one input (``forward_passes``), for n players:
+batch it shared. Cost, in forward passes over one input (each record's ``cost``), for n players:
 
 - ``integrated_gradients``: Captum ``LayerIntegratedGradients`` on the word embeddings, from the
   all-[MASK] embeddings to the input's; ``steps`` + 2 forwards (the two end points, then one per
@@ -26,53 +26,23 @@ import math
 from collections.abc import Callable, Mapping
 
 import torch
-from captum.attr import KernelShap, LayerIntegratedGradients, ShapleyValues, ShapleyValueSampling
 from torch import Tensor
 
-from attnserve.capture import PROBE, Capture
-from attnserve.errors import InvalidInput
-from attnserve.methods.registry import Method
-from attnserve.probe import Options, Row
+from attnserve.capture import Capture
+from attnserve.methods.registry import TEXT, Context, Method, Option
+from attnserve.probe import Probe, ProbeSettings, Row
 
 SEED = 0
 BATCH = 64  # perturbed inputs per model call
-DEFAULT_MAX_FORWARD_PASSES = 2000  # per request, over all its baseline methods
-# Each method's options and their defaults; every option is a positive integer.
-OPTION_DEFAULTS: dict[str, dict[str, int]] = {
-    "integrated_gradients": {"steps": 32},
-    "kernel_shap": {"samples": 200},
-    "shapley_sampling": {"permutations": 10},
-}
 
 
-def forward_passes(method: str, options: Mapping[str, int], n: int) -> int:
-    """Forward passes over one input that ``method`` costs with ``options`` on n players."""
-    if method == "integrated_gradients":
-        return options["steps"] + 2
-    if method == "kernel_shap":
-        return options["samples"] if n > 1 else 2
-    return 1 + min(options["permutations"], math.factorial(n)) * n
-
-
-def check_budget(options: Options, n: int, limit: int) -> None:
-    """A 400 naming the dearest method's option when a request's baselines would exceed ``limit``."""
-    costs = {method: forward_passes(method, chosen, n) for method, chosen in options.items()}
-    if sum(costs.values()) <= limit:
-        return
-    dearest = max(costs, key=costs.__getitem__)
-    (option,) = OPTION_DEFAULTS[dearest]
-    spent = ", ".join(f"{method} {cost}" for method, cost in costs.items())
-    raise InvalidInput(
-        f"this request would cost {sum(costs.values())} forward passes on {n} tokens ({spent}); "
-        f"the budget is {limit} per request: lower {dearest}'s {option!r} or send a shorter text",
-        f"options.{dearest}.{option}",
-    )
-
-
-def _per_row(c: Capture, method: str, explain: Callable[[Row, Mapping[str, int]], Tensor]) -> Tensor:
+def _per_row(c: Capture, context: Context, method: str, explain: Callable[[Row, Mapping[str, int]], Tensor]) -> Tensor:
     """[B, T] attributions: ``explain`` on each row that asked for ``method``, seeded; zero elsewhere."""
+    probe = Probe(
+        context.model, context.inputs, c.players, c.targets, ProbeSettings(context.mask_token_id, context.options)
+    )
     out = torch.zeros(c.players.shape, dtype=torch.float32, device=c.players.device)
-    for i, row, options in c.probe.rows(method):
+    for i, row, options in probe.rows(method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(SEED)
             values = explain(row, options)
@@ -87,6 +57,8 @@ def _presence_game(row: Row) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor
 
 
 def _integrated_gradients(row: Row, options: Mapping[str, int]) -> Tensor:
+    from captum.attr import LayerIntegratedGradients  # Captum is imported by the methods that use it only
+
     ids = row.inputs["input_ids"]
     reference = row.masked_ids(torch.zeros(1, row.n, dtype=torch.bool, device=ids.device))
     explainer = LayerIntegratedGradients(row.probability, row.model.get_input_embeddings())
@@ -96,6 +68,8 @@ def _integrated_gradients(row: Row, options: Mapping[str, int]) -> Tensor:
 
 
 def _kernel_shap(row: Row, options: Mapping[str, int]) -> Tensor:
+    from captum.attr import KernelShap
+
     if row.n == 1:  # the kernel's size distribution is 0/0 for one feature
         return row.masking_gap()
     game, present, absent = _presence_game(row)
@@ -105,6 +79,8 @@ def _kernel_shap(row: Row, options: Mapping[str, int]) -> Tensor:
 
 
 def _shapley_sampling(row: Row, options: Mapping[str, int]) -> Tensor:
+    from captum.attr import ShapleyValues, ShapleyValueSampling
+
     game, present, absent = _presence_game(row)
     permutations = options["permutations"]
     exact = math.factorial(row.n) <= permutations
@@ -113,33 +89,48 @@ def _shapley_sampling(row: Row, options: Mapping[str, int]) -> Tensor:
     return explainer.attribute(present, absent, perturbations_per_eval=BATCH, **extra)
 
 
-def integrated_gradients(c: Capture) -> Tensor:
-    return _per_row(c, "integrated_gradients", _integrated_gradients)
+def integrated_gradients(c: Capture, context: Context) -> Tensor:
+    return _per_row(c, context, "integrated_gradients", _integrated_gradients)
 
 
-def kernel_shap(c: Capture) -> Tensor:
-    return _per_row(c, "kernel_shap", _kernel_shap)
+def kernel_shap(c: Capture, context: Context) -> Tensor:
+    return _per_row(c, context, "kernel_shap", _kernel_shap)
 
 
-def shapley_sampling(c: Capture) -> Tensor:
-    return _per_row(c, "shapley_sampling", _shapley_sampling)
+def shapley_sampling(c: Capture, context: Context) -> Tensor:
+    return _per_row(c, context, "shapley_sampling", _shapley_sampling)
 
 
-_NEEDS = frozenset({PROBE})
+_TEXT = frozenset({TEXT})  # [MASK] has no counterpart among image patches
 METHODS = [
     Method(
         "integrated_gradients",
-        _NEEDS,
+        frozenset(),
         integrated_gradients,
         True,
         "Integrated Gradients on the word embeddings from all-[MASK] (Captum); steps + 2 forwards",
+        modalities=_TEXT,
+        options=(Option("steps", 32, 1000, "Gauss-Legendre steps from all-[MASK] to the input"),),
+        cost=lambda options, n: options["steps"] + 2,
     ),
-    Method("kernel_shap", _NEEDS, kernel_shap, True, "KernelSHAP over tokens, [MASK] off (Captum); samples forwards"),
+    Method(
+        "kernel_shap",
+        frozenset(),
+        kernel_shap,
+        True,
+        "KernelSHAP over tokens, [MASK] off (Captum); samples forwards",
+        modalities=_TEXT,
+        options=(Option("samples", 200, 10_000, "coalitions drawn from the Shapley kernel"),),
+        cost=lambda options, n: options["samples"] if n > 1 else 2,
+    ),
     Method(
         "shapley_sampling",
-        _NEEDS,
+        frozenset(),
         shapley_sampling,
         True,
         "Shapley value sampling over tokens, [MASK] off (Captum); 1 + permutations·n forwards",
+        modalities=_TEXT,
+        options=(Option("permutations", 10, 1000, "sampled orders of the tokens"),),
+        cost=lambda options, n: 1 + min(options["permutations"], math.factorial(n)) * n,
     ),
 ]

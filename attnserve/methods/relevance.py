@@ -1,5 +1,5 @@
-"""Relevance accumulation over layers, read out at the [CLS] row (digest:
-shared/research/attention-attribution.md §1–§3).
+"""Relevance accumulation over layers, read out at the [CLS] row (rollout: Abnar & Zuidema, arXiv
+2005.00928; gradient relevancy: Chefer et al., arXiv 2103.15679; value-weighted: after arXiv 2308.10240).
 
 All three share one recurrence, computed top-down as a row vector (v ← v·X_l from the last layer to
 the first, O(L·T²)) instead of as the full T×T product (O(L·T³)); tests/engine/test_relevance.py
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from attnserve.capture import ATTN_GRAD_LAYERS, ATTN_LAYERS, VALUE_GRAD_LAYERS, Capture
-from attnserve.methods.registry import Method
+from attnserve.methods.registry import Context, Method
 
 
 def cls_row_product(layers: Tensor, players: Tensor, residual: float, mixing: float) -> Tensor:
@@ -37,15 +37,15 @@ def cls_row_product(layers: Tensor, players: Tensor, residual: float, mixing: fl
     return row * players
 
 
-def rollout(c: Capture) -> Tensor:
+def rollout(c: Capture, _context: Context) -> Tensor:
     return cls_row_product(c.attn_layers, c.players, residual=0.5, mixing=0.5)
 
 
-def gae(c: Capture) -> Tensor:
+def gae(c: Capture, _context: Context) -> Tensor:
     return cls_row_product(c.attn_grad_layers, c.players, residual=1.0, mixing=1.0)
 
 
-def weighted_relevance(c: Capture) -> Tensor:
+def weighted_relevance(c: Capture, _context: Context) -> Tensor:
     return cls_row_product(c.value_grad_layers, c.players, residual=1.0, mixing=1.0)
 
 

@@ -1,4 +1,4 @@
-"""Attention-Shapley (arXiv 2508.08966 §2; digest: shared/research/paper1.md §2, §7).
+"""Attention-Shapley (arXiv 2508.08966 §2).
 
 Games are defined on a matrix M over the players (tokens without [CLS]/[SEP]/padding); M is either
 the attention averaged over all layers and heads, or its Grad-Att weighting A ⊙ ReLU(∂y/∂A) averaged
@@ -56,7 +56,7 @@ def max_mutual_game(m: Tensor, players: Tensor) -> Tensor:
 
 
 def _method(name: str, need: str, game: Callable[[Tensor, Tensor], Tensor], summary: str) -> Method:
-    return Method(name, frozenset({need}), lambda c: game(getattr(c, need), c.players), False, summary)
+    return Method(name, frozenset({need}), lambda c, _context: game(getattr(c, need), c.players), False, summary)
 
 
 _SOURCES = (("", ATTN, "mean attention"), ("grad_", ATTN_GRAD, "Grad-Att weights A ⊙ ReLU(∂y/∂A)"))

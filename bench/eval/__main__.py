@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
-from bench.eval.candidates import NAMES, candidates
-from bench.eval.models import MODELS
+from attnserve.methods import REGISTRY
+from bench.eval.candidates import NAMES, SCORED, candidates
+from bench.eval.models import MODELS, ImageEvalModel
 from bench.eval.report import write
 from bench.eval.run import measure
 from bench.eval.stats import analyse
@@ -97,11 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     subject = MODELS[args.model]()
     explainer = subject.explainer(MAX_FORWARD_PASSES)
-    options = {
-        "integrated_gradients": {"steps": args.steps},
-        "kernel_shap": {"samples": args.samples},
-        "shapley_sampling": {"permutations": args.permutations},
-    }
+    options = {method: {option: getattr(args, option)} for method, option in BUDGETS.values() if method in REGISTRY}
     chosen = candidates(subject, explainer, options, args.partition_evals, args.methods or NAMES)
     run = [c.name for c in chosen]
     if args.methods and (missing := [name for name in args.methods if name not in run]):
@@ -121,11 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         "masking": subject.masking,
     }
-    if subject.refused:
-        context["skipped"] = (
-            f"{', '.join(subject.refused)} and shap_partition: they mask players with [MASK], which has no "
-            "counterpart among image patches, so the image explainer refuses them. Patches are masked here "
-            "with black pixels, the Fashion-MNIST background."
+    refused = [name for name in SCORED if name in explainer.refused]
+    if refused:
+        context["skipped"] = "; ".join(explainer.refused[name] for name in refused) + (
+            "; shap_partition masks tokens too. Patches are masked here with black pixels."
+            if isinstance(subject, ImageEvalModel)
+            else ""
         )
     for path in write(args.out, args.model, context, measured, analyse(measured)):
         print(f"wrote {path}")

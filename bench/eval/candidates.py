@@ -13,13 +13,15 @@ from torch import Tensor
 
 from attnserve.explain import Explainer
 from attnserve.methods import REGISTRY
+from attnserve.methods.registry import ATTRIBUTIONS
 from bench.eval.models import EvalModel, ImageEvalModel
 
 Subject = EvalModel | ImageEvalModel
 
 RANDOM = "random"
 PARTITION = "shap_partition"
-NAMES = (*REGISTRY, RANDOM, PARTITION)  # what ``--methods`` may name
+SCORED = tuple(name for name, m in REGISTRY.items() if m.output == ATTRIBUTIONS)  # per-token methods
+NAMES = (*SCORED, RANDOM, PARTITION)  # what ``--methods`` may name
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,8 @@ def candidates(
     """Of ``methods``: every registry method the model's explainer serves, the random ranking, and shap
     Partition where it is installed (text models only: for images it would stand for the refused
     perturbation baselines)."""
-    chosen = [
-        served(subject, explainer, name, options)
-        for name in REGISTRY
-        if name in methods and name not in subject.refused
-    ]
+    runs = [name for name in SCORED if name in methods and name not in explainer.refused]
+    chosen = [served(subject, explainer, name, options) for name in runs]
     if RANDOM in methods:
         chosen.append(random_ranking(subject, seed=0))
     partition = (

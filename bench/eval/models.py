@@ -20,14 +20,12 @@ from PIL import Image
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from attnserve.capture import PROBE
 from attnserve.explain import ModelInfo
 from attnserve.explain_image import ImageExplainer
 from attnserve.explain_text import TextExplainer
 from attnserve.games import PatchRow, image_game, text_game
 from attnserve.image import ImageSpec
 from attnserve.loading import load_explainer
-from attnserve.methods import METHOD_NEEDS, REGISTRY
 from attnserve.probe import Row
 from attnserve.text import encode_text
 from model_store.recipes.bundles import Bundle, discover
@@ -66,7 +64,6 @@ class EvalModel:
         return {"text": text}
 
     scores_field = "tokens"  # where a response gives one score per player
-    refused = ()  # registry methods this model's explainer refuses
     masking = "tokens replaced by `[MASK]` ([CLS]/[SEP] kept)"
 
 
@@ -84,7 +81,6 @@ class ImageEvalModel:
     amortizer: nn.Module | None = None
 
     scores_field = "patches"
-    refused = tuple(name for name in REGISTRY if PROBE in METHOD_NEEDS[name])  # ImageExplainer refuses them
     masking = "patches replaced by black pixels (normalised value (0 − mean)/std)"
 
     def explainer(self, max_forward_passes: int) -> ImageExplainer:

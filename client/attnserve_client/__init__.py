@@ -1,4 +1,5 @@
-"""attnserve's Python SDK: predictions and explanations over REST or gRPC, sync or async.
+"""attnserve's Python SDK: predictions and explanations of text and image models over REST or gRPC,
+sync or async.
 
     from attnserve_client import Client
 
@@ -6,8 +7,8 @@
         explanation = client.explain("A gorgeous, moving film.", methods=["shapley_mutual"])
     print(explanation.label, explanation.top_words(3))
 
-Names are imported on first use, so ``attnserve_client.proto`` (the generated messages, which the
-TorchServe worker imports) loads without httpx or grpcio.
+Names are imported on first use, so importing the package costs nothing until one is used. The
+generated messages live in their own package, ``attnserve_protos``, shipped in the same distribution.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ if TYPE_CHECKING:
         ServerUnavailableError,
         TimeoutError,
     )
-    from attnserve_client.explanation import Attribution, Concept, ConceptLayer, Explanation, ModelRef, Span
+    from attnserve_client.explanation import (
+        Attribution,
+        Concept,
+        ConceptLayer,
+        Explanation,
+        ModelRef,
+        PatchGrid,
+        Span,
+    )
     from attnserve_client.global_scores import GlobalScores, LayerScore
 
 _EXPORTS = {
@@ -37,6 +46,7 @@ _EXPORTS = {
     "Concept": "explanation",
     "ConceptLayer": "explanation",
     "ModelRef": "explanation",
+    "PatchGrid": "explanation",
     "Span": "explanation",
     "GlobalScores": "global_scores",
     "LayerScore": "global_scores",
@@ -62,6 +72,7 @@ __all__ = [
     "LayerScore",
     "ModelNotFoundError",
     "ModelRef",
+    "PatchGrid",
     "ServerError",
     "ServerUnavailableError",
     "Span",

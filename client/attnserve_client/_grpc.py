@@ -1,4 +1,5 @@
-"""gRPC transport (grpcio): TorchServe's ``Predictions`` RPC carrying our ``ExplainRequest``.
+"""gRPC transport (grpcio): TorchServe's ``Predictions`` RPC carrying our ``ExplainRequest`` (input
+``explain_request``) or ``GlobalConceptsRequest`` (input ``global_concepts_request``).
 
 Only ``Predictions`` is ever bound; ``StreamPredictions`` on a non-streaming handler kills the
 TorchServe worker, so the SDK has no way to call it. The token travels as ``authorization: Bearer``
@@ -13,11 +14,21 @@ from __future__ import annotations
 
 import grpc
 import grpc.aio
+from attnserve_protos import inference_pb2
 
-from attnserve_client._core import PREDICTIONS_PATH, Call, Settings, parse_prediction, predictions_request
+from attnserve_client._core import (
+    PREDICTIONS_PATH,
+    Call,
+    GlobalCall,
+    Settings,
+    global_predictions_request,
+    parse_global_prediction,
+    parse_prediction,
+    predictions_request,
+)
 from attnserve_client.errors import AttnserveClientError, from_grpc
 from attnserve_client.explanation import Explanation
-from attnserve_client.proto import inference_pb2
+from attnserve_client.global_scores import GlobalScores
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
@@ -50,13 +61,19 @@ class GrpcTransport:
         self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._predictions = self._channel.unary_unary(PREDICTIONS_PATH, **_BINDING)
 
-    def send(self, call: Call, token: str | None) -> Explanation:
-        request = predictions_request(call, self._settings.model)
+    def _call(self, request: inference_pb2.PredictionsRequest, token: str | None) -> bytes:
         try:
             response = self._predictions(request, timeout=self._settings.timeout, metadata=_metadata(token))
         except grpc.RpcError as error:
             raise _failure(error) from None
-        return parse_prediction(response.prediction)
+        return response.prediction
+
+    def send(self, call: Call, token: str | None) -> Explanation:
+        return parse_prediction(self._call(predictions_request(call, self._settings.model), token), call)
+
+    def send_global(self, call: GlobalCall, token: str | None) -> GlobalScores:
+        request = global_predictions_request(call, self._settings.model)
+        return parse_global_prediction(self._call(request, token))
 
     def close(self) -> None:
         self._channel.close()
@@ -70,16 +87,22 @@ class AsyncGrpcTransport:
         self._settings = settings
         self._channel: grpc.aio.Channel | None = None
 
-    async def send(self, call: Call, token: str | None) -> Explanation:
+    async def _call(self, request: inference_pb2.PredictionsRequest, token: str | None) -> bytes:
         if self._channel is None:
             self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         predictions = self._channel.unary_unary(PREDICTIONS_PATH, **_BINDING)
-        request = predictions_request(call, self._settings.model)
         try:
             response = await predictions(request, timeout=self._settings.timeout, metadata=_metadata(token))
         except grpc.RpcError as error:
             raise _failure(error) from None
-        return parse_prediction(response.prediction)
+        return response.prediction
+
+    async def send(self, call: Call, token: str | None) -> Explanation:
+        return parse_prediction(await self._call(predictions_request(call, self._settings.model), token), call)
+
+    async def send_global(self, call: GlobalCall, token: str | None) -> GlobalScores:
+        request = global_predictions_request(call, self._settings.model)
+        return parse_global_prediction(await self._call(request, token))
 
     async def close(self) -> None:
         if self._channel is not None:

@@ -1,15 +1,26 @@
 """REST transport (httpx): ``POST {url}/predictions/{model}`` with a JSON body and a bearer token.
 
 The sync and async classes differ only in awaiting; request building and answer parsing are shared.
+An explain request is ``{"text", ...}`` or ``{"image": base64, ...}``; a global-concepts request is
+``{"kind": "global_concepts", "texts", "target", "concepts"?}`` (``_core``).
 """
 
 from __future__ import annotations
 
 import httpx
 
-from attnserve_client._core import Call, Settings, parse_json, parse_rest, rest_body
+from attnserve_client._core import (
+    Call,
+    GlobalCall,
+    Settings,
+    global_rest_body,
+    parse_global_rest,
+    parse_rest,
+    rest_body,
+)
 from attnserve_client.errors import AttnserveClientError, ServerUnavailableError, TimeoutError
 from attnserve_client.explanation import Explanation
+from attnserve_client.global_scores import GlobalScores
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -29,22 +40,20 @@ class RestTransport:
         self._settings = settings
         self._http = httpx.Client(timeout=settings.timeout)
 
-    def send(self, call: Call, token: str | None) -> Explanation:
+    def _post(self, body: dict[str, object], token: str | None) -> httpx.Response:
         url = f"{self.url}/predictions/{self._settings.model}"
         try:
-            response = self._http.post(url, json=rest_body(call), headers=_headers(token))
+            return self._http.post(url, json=body, headers=_headers(token))
         except httpx.TransportError as error:
             raise _failure(error, url) from None
-        return parse_rest(response.status_code, response.content)
 
-    def post(self, body: dict[str, object], token: str | None) -> object:
-        """Any JSON body to the model's route, the JSON answer back (errors raised as for ``send``)."""
-        url = f"{self.url}/predictions/{self._settings.model}"
-        try:
-            response = self._http.post(url, json=body, headers=_headers(token))
-        except httpx.TransportError as error:
-            raise _failure(error, url) from None
-        return parse_json(response.status_code, response.content)
+    def send(self, call: Call, token: str | None) -> Explanation:
+        response = self._post(rest_body(call), token)
+        return parse_rest(response.status_code, response.content, call)
+
+    def send_global(self, call: GlobalCall, token: str | None) -> GlobalScores:
+        response = self._post(global_rest_body(call), token)
+        return parse_global_rest(response.status_code, response.content)
 
     def close(self) -> None:
         self._http.close()
@@ -56,13 +65,20 @@ class AsyncRestTransport:
         self._settings = settings
         self._http = httpx.AsyncClient(timeout=settings.timeout)
 
-    async def send(self, call: Call, token: str | None) -> Explanation:
+    async def _post(self, body: dict[str, object], token: str | None) -> httpx.Response:
         url = f"{self.url}/predictions/{self._settings.model}"
         try:
-            response = await self._http.post(url, json=rest_body(call), headers=_headers(token))
+            return await self._http.post(url, json=body, headers=_headers(token))
         except httpx.TransportError as error:
             raise _failure(error, url) from None
-        return parse_rest(response.status_code, response.content)
+
+    async def send(self, call: Call, token: str | None) -> Explanation:
+        response = await self._post(rest_body(call), token)
+        return parse_rest(response.status_code, response.content, call)
+
+    async def send_global(self, call: GlobalCall, token: str | None) -> GlobalScores:
+        response = await self._post(global_rest_body(call), token)
+        return parse_global_rest(response.status_code, response.content)
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -1,6 +1,7 @@
-"""``attnserve``: explain or classify a text from the shell.
+"""``attnserve``: explain or classify a text or an image from the shell.
 
     attnserve explain "A gorgeous, moving film." --method shapley_mutual [--grpc] [--json] [--html out.html]
+    attnserve explain --image shirt.png --model fashion [--png overlay.png]
     attnserve predict "A gorgeous, moving film."
     attnserve tcav --target positive --texts-file texts.txt [--concept negation ...] [--png out.png]
 
@@ -43,10 +44,11 @@ def _connection_options() -> argparse.ArgumentParser:
 
 def _text_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, parents=[_connection_options()])
-    common.add_argument("text", help="the text to classify")
+    common.add_argument("text", nargs="?", help="the text to classify (or --image)")
+    common.add_argument("--image", type=Path, help="a PNG/JPEG file to classify, for an image model")
     common.add_argument("--target", help="class to explain (a label, or an index); default: the predicted one")
     common.add_argument("--json", action="store_true", help="print the JSON response instead of text")
-    common.add_argument("--top", type=int, default=5, help="top words to list per method (default: 5)")
+    common.add_argument("--top", type=int, default=5, help="top words (or patches) to list per method (default: 5)")
     common.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="terminal colors")
     return common
 
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="cost option of a sampling baseline, e.g. kernel_shap.samples=200 (repeatable)",
     )
     explain.add_argument("--html", type=Path, help="also write an HTML view to this file")
+    explain.add_argument("--png", type=Path, help="with --image: also write the heatmap overlay (needs Pillow)")
     commands.add_parser("predict", parents=[common], help="label and probabilities only")
     tcav = commands.add_parser(
         "tcav", parents=[_connection_options()], help="global TCAV scores of concepts over a set of texts"
@@ -110,7 +113,12 @@ def render(explanation: Explanation, args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "tcav" and (args.text is None) == (args.image is None):
+        parser.error(f"{args.command}: give a text or --image FILE, exactly one of the two")
+    if getattr(args, "png", None) and args.command == "explain" and args.image is None:
+        parser.error("explain: --png draws over an image; give --image FILE")
     client = Client(
         args.url,
         grpc_target=args.grpc_target,
@@ -126,8 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     methods = [] if args.command == "predict" else args.methods
     options = _options(getattr(args, "options", None))
     try:
+        image = args.image.read_bytes() if args.image is not None else None
+    except OSError as error:
+        print(f"error: cannot read the image: {error}", file=sys.stderr)
+        return 1
+    try:
         with client:
-            explanation = client.explain(args.text, methods=methods, target=_target(args.target), options=options)
+            explanation = client.explain(
+                args.text, methods=methods, target=_target(args.target), options=options, image=image
+            )
     except AttnserveClientError as error:
         where = f" (field: {error.field})" if error.field else ""
         print(f"error: {type(error).__name__}: {error.message}{where}", file=sys.stderr)
@@ -136,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "html", None):
         args.html.write_text(explanation.to_html(), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)
+    if getattr(args, "png", None):
+        try:
+            args.png.write_bytes(explanation.to_png())
+        except (ImportError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.png}", file=sys.stderr)
     return 0
 
 

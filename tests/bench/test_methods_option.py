@@ -50,7 +50,10 @@ def test_only_the_named_methods_run_and_the_report_says_which(tiny, tmp_path) ->
 
 def test_a_method_the_model_refuses_stops_the_run(tiny, monkeypatch, tmp_path) -> None:
     class Refusing(EvalModel):
-        refused = ("kernel_shap",)
+        def explainer(self, max_forward_passes: int):
+            explainer = super().explainer(max_forward_passes)
+            explainer.refused["kernel_shap"] = "refused for this test"
+            return explainer
 
     monkeypatch.setitem(MODELS, "sentiment", lambda: Refusing(**vars(tiny)))
     with pytest.raises(SystemExit, match="cannot run kernel_shap"):

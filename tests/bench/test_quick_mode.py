@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from attnserve.methods import REGISTRY
 from bench.eval.__main__ import main
+from bench.eval.candidates import SCORED
 from bench.eval.models import MODELS
 from tests.bundles import require_release
 
@@ -16,7 +16,7 @@ def test_quick_mode_writes_table_json_and_plot(tmp_path) -> None:
     table = (tmp_path / "sentiment.md").read_text()
     report = json.loads((tmp_path / "sentiment.json").read_text())
     names = [summary["name"] for summary in report["summaries"]]
-    assert set(REGISTRY) | {"random"} <= set(names)
+    assert set(SCORED) | {"random"} <= set(names)
     assert all(f"| `{name}` |" in table for name in names)
     assert report["settings"]["texts"] == 3 and len(report["per_text"]["forward_seconds"]) == 3
     assert report["pareto"] and set(report["pareto"]) <= set(names)

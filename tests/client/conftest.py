@@ -40,3 +40,31 @@ RESPONSE = {
 @pytest.fixture
 def response() -> dict:
     return copy.deepcopy(RESPONSE)
+
+
+# An image model's answer (the fashion ViT's shape, on a 2x3 grid): patches instead of tokens and words,
+# per-patch scores in the attributions and in tcav's layers.
+IMAGE_RESPONSE = {
+    "model": {"name": "fashion", "version": "1"},
+    "label": "shirt",
+    "target": "shirt",
+    "probabilities": {"shirt": 0.75, "shoe": 0.25},
+    "patches": {"grid": [2, 3]},
+    "attributions": {
+        "shapley_mutual": {"patches": [0.1, 0.5, -0.2, 0.0, 0.3, 0.05]},
+        "gae": {"patches": [0.0, 0.0, 0.9, 0.1, 0.0, 0.0]},
+    },
+    "concepts": {
+        "striped": {
+            "cav_accuracy": [0.8],
+            "layers": [{"layer": 0, "sensitivity": 0.5, "positive": True, "patches": [0, 1, 0, 0, 0, 2.0]}],
+        }
+    },
+    "batch_size": 1,
+    "timings_s": {"preprocess": 0.001, "forward": 0.01, "methods": 0.002},
+}
+
+
+@pytest.fixture
+def image_response() -> dict:
+    return copy.deepcopy(IMAGE_RESPONSE)

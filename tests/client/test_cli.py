@@ -59,3 +59,26 @@ def test_an_unreachable_server_is_exit_status_1_with_the_error_on_stderr(capsys)
     status = main(["predict", "t", "--url", "http://127.0.0.1:9", "--token", "k", "--retries", "0"])
     assert status == 1
     assert capsys.readouterr().err.startswith("error: ServerUnavailableError: cannot reach http://127.0.0.1:9")
+
+
+def test_explain_takes_an_image_file_instead_of_a_text(tmp_path, capsys) -> None:
+    args = build_parser().parse_args(["explain", "--image", "shirt.png", "--model", "fashion", "--png", "o.png"])
+    assert (args.text, str(args.image), args.model, str(args.png)) == (None, "shirt.png", "fashion", "o.png")
+    for wrong in (["explain"], ["explain", "t", "--image", "x.png"], ["explain", "t", "--png", "o.png"]):
+        with pytest.raises(SystemExit):
+            main([*wrong, "--token", "k"])
+    assert "exactly one of the two" in capsys.readouterr().err
+    image = tmp_path / "shirt.png"
+    image.write_bytes(b"\x89PNG not really")
+    status = main(["predict", "--image", str(image), "--url", "http://127.0.0.1:9", "--token", "k", "--retries", "0"])
+    assert status == 1 and "ServerUnavailableError" in capsys.readouterr().err
+    assert main(["explain", "--image", str(tmp_path / "missing.png"), "--token", "k"]) == 1
+    assert "cannot read the image" in capsys.readouterr().err
+
+
+def test_render_an_image_explanation(image_response: dict) -> None:
+    explanation = Explanation.from_dict(image_response)
+    as_text = build_parser().parse_args(["explain", "--image", "x.png", "--color", "never", "--top", "1"])
+    assert "top patches: (0, 1) +0.500" in render(explanation, as_text)
+    as_json = build_parser().parse_args(["explain", "--image", "x.png", "--json"])
+    assert json.loads(render(explanation, as_json)) == image_response

@@ -48,3 +48,51 @@ def test_a_prediction_has_no_top_words(response: dict) -> None:
     assert prediction.methods == []
     with pytest.raises(ValueError, match="prediction"):
         prediction.top_words()
+
+
+def test_an_image_response_is_a_patch_grid_and_round_trips(image_response: dict) -> None:
+    explanation = Explanation.from_dict(image_response)
+    assert explanation.to_dict() == image_response
+    assert (explanation.layout, explanation.grid, explanation.patches.rows) == ("patches", (2, 3), 2)
+    assert explanation.tokens == explanation.words == [] and explanation.truncated is False
+    assert explanation.attributions["gae"].patches[2] == 0.9 and explanation.attributions["gae"].words == []
+    assert explanation.concepts["striped"].layers[0].patches[-1] == 2.0
+    assert Explanation.from_dict(image_response, image=b"png").image == b"png"
+    assert Explanation.from_dict(image_response, image=b"png") == explanation  # the input is not compared
+
+
+def test_a_text_response_has_the_text_layout(response: dict) -> None:
+    explanation = Explanation.from_dict(response)
+    assert (explanation.layout, explanation.grid, explanation.patches) == ("text", None, None)
+    assert "patches" not in explanation.to_dict()["attributions"]["shapley_mutual"]
+
+
+def test_top_patches_are_row_and_column_best_first(image_response: dict) -> None:
+    explanation = Explanation.from_dict(image_response)
+    assert explanation.top_patches(2) == [((0, 1), 0.5), ((1, 1), 0.3)]
+    assert explanation.top_patches(1, "gae") == [((0, 2), 0.9)]
+    assert explanation.patch_scores("gae") == [[0.0, 0.0, 0.9], [0.1, 0.0, 0.0]]
+    with pytest.raises(ValueError, match="top_patches"):
+        explanation.top_words()
+    with pytest.raises(KeyError, match="rollout"):
+        explanation.top_patches(1, "rollout")
+
+
+def test_a_text_explanation_has_no_patches(response: dict) -> None:
+    with pytest.raises(ValueError, match="top_words"):
+        Explanation.from_dict(response).top_patches()
+
+
+def test_to_png_draws_over_the_image_the_request_sent(image_response: dict) -> None:
+    image_module = pytest.importorskip("PIL.Image")
+    import io
+
+    buffer = io.BytesIO()
+    image_module.new("L", (30, 20), 255).save(buffer, format="PNG")
+    sent = Explanation.from_dict(image_response, image=buffer.getvalue())
+    overlay = image_module.open(io.BytesIO(sent.to_png("gae")))
+    assert overlay.size == (30, 20) and overlay.convert("RGB").getpixel((28, 2)) != (255, 255, 255)
+    pil = image_module.new("RGB", (30, 20), (255, 255, 255))
+    assert Explanation.from_dict(image_response).to_png("gae", image=pil).startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="no image"):
+        Explanation.from_dict(image_response).to_png()

@@ -1,5 +1,6 @@
 """``pip install ./client`` in a fresh virtual environment: the dependency line holds (no torch), the
-declared dependencies are enough to import every module, and the ``attnserve`` command is installed.
+declared dependencies are enough to import every module of the SDK and the generated messages
+(``attnserve_protos``, shipped beside it), and the ``attnserve`` command is installed.
 Uses the configured package index (pip's cache keeps it to about 15 s)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ CLIENT = Path(__file__).resolve().parents[2] / "client"
 CHECK = """
 import importlib.util, pkgutil
 import attnserve_client
+import attnserve_protos.explanation_pb2, attnserve_protos.inference_pb2
 from attnserve_client import Client
 for module in pkgutil.walk_packages(attnserve_client.__path__, "attnserve_client."):
     if module.name not in ("attnserve_client.__main__", "attnserve_client.views.image"):

@@ -1,5 +1,5 @@
 """The protos: committed stubs are fresh, TorchServe's copies are TorchServe's, and the generated
-package loads without the SDK's transports (the TorchServe worker imports it)."""
+package (``attnserve_protos``) loads without the SDK and its transports (the TorchServe worker imports it)."""
 
 from __future__ import annotations
 
@@ -63,13 +63,24 @@ def test_the_sdk_binds_only_the_unary_predictions_rpc() -> None:
     assert not [name for name, text in sources.items() if any(marker in text for marker in streaming)]
 
 
-def test_the_proto_package_loads_without_httpx_or_grpc() -> None:
+def test_the_proto_package_loads_without_the_sdk_httpx_or_grpc() -> None:
     code = (
-        "import sys, attnserve_client, attnserve_client.proto.explanation_pb2; "
-        "print(sorted({'httpx', 'grpc'} & set(sys.modules)))"
+        "import sys, attnserve_protos.explanation_pb2, attnserve_protos.inference_pb2; "
+        "print(sorted({'httpx', 'grpc', 'attnserve_client'} & set(sys.modules)))"
     )
     env_path = str(ROOT / "client")
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONPATH": env_path}
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_client_distribution_ships_both_packages() -> None:
+    """``pip install ./client`` installs the SDK and the generated messages it imports (and the stubs'
+    type hints); tests/client/test_install.py installs it for real."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert set(project["packages"]["find"]["include"]) == {"attnserve_client*", "attnserve_protos*"}
+    assert project["package-data"]["attnserve_protos"] == ["*.pyi"]
+    assert generate_protos.OUT == ROOT / "client" / "attnserve_protos"

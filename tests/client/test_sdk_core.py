@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import logging
 
@@ -9,19 +11,24 @@ import pytest
 from attnserve_client import AuthError, BadInputError, ServerError, ServerUnavailableError, TimeoutError
 from attnserve_client._core import (
     BACKOFF_CAP_S,
+    GLOBAL_INPUT_KEY,
     INPUT_KEY,
     Call,
+    GlobalCall,
     Settings,
     backoff,
     explain_request,
+    global_predictions_request,
+    global_rest_body,
     make_calls,
+    make_global_call,
     parse_prediction,
     parse_rest,
     predictions_request,
     rest_body,
 )
 from attnserve_client.auth import TokenSource
-from attnserve_client.proto import explanation_pb2
+from attnserve_protos import explanation_pb2
 
 
 def test_one_text_is_one_call_and_a_list_is_a_list() -> None:
@@ -121,3 +128,68 @@ def test_a_refused_token_says_what_to_do(monkeypatch) -> None:
     with pytest.raises(AuthError) as caught:
         settings().after_failure(local, 0)
     assert caught.value is local
+
+
+PNG = b"\x89PNG\r\n\x1a\n fake but non-empty"
+
+
+def test_an_image_is_bytes_a_path_or_a_pil_image_and_a_list_is_a_list(tmp_path) -> None:
+    (tmp_path / "shirt.png").write_bytes(PNG)
+    for image in (PNG, bytearray(PNG), tmp_path / "shirt.png", str(tmp_path / "shirt.png")):
+        calls, single = make_calls(image=image, methods=["gae"])
+        assert single and calls == [Call(None, ("gae",), image=PNG)]
+    calls, single = make_calls(image=[PNG, tmp_path / "shirt.png"], target="shoe")
+    assert not single and [c.image for c in calls] == [PNG, PNG] and calls[0].target == "shoe"
+
+
+def test_a_pil_image_is_sent_as_png() -> None:
+    image_module = pytest.importorskip("PIL.Image")
+    (call,), _ = make_calls(image=image_module.new("L", (4, 4), 128))
+    assert image_module.open(io.BytesIO(call.image)).format == "PNG"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{}, {"text_or_texts": "a", "image": PNG}, {"image": 3}, {"image": [PNG, 3]}],
+    ids=["neither", "both", "not an image", "a list with a non-image"],
+)
+def test_exactly_one_of_texts_and_images(arguments: dict) -> None:
+    with pytest.raises(TypeError):
+        make_calls(**arguments)
+
+
+def test_an_empty_image_fails_before_any_request() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        make_calls(image=b"")
+
+
+def test_an_image_travels_as_base64_json_and_as_proto_bytes() -> None:
+    call = Call(None, ("gae",), "shoe", image=PNG)
+    assert rest_body(call) == {"image": base64.b64encode(PNG).decode(), "methods": ["gae"], "target": "shoe"}
+    request = explain_request(call)
+    assert (request.image, request.text, list(request.methods)) == (PNG, "", ["gae"])
+
+
+def test_global_scores_are_their_own_request_kind_on_both_transports() -> None:
+    call = make_global_call(["a", "b"], "positive", ["negation"])
+    assert call == GlobalCall(("a", "b"), "positive", ("negation",))
+    assert global_rest_body(call) == {
+        "kind": "global_concepts",
+        "texts": ["a", "b"],
+        "target": "positive",
+        "concepts": ["negation"],
+    }
+    assert "concepts" not in global_rest_body(make_global_call(["a"], "positive"))
+    request = global_predictions_request(call, "sentiment")
+    assert request.model_name == "sentiment" and list(request.input) == [GLOBAL_INPUT_KEY]
+    message = explanation_pb2.GlobalConceptsRequest.FromString(request.input[GLOBAL_INPUT_KEY])
+    assert (list(message.texts), message.target, list(message.concepts)) == (["a", "b"], "positive", ["negation"])
+    for texts, target in (("one string", "positive"), (["a"], 1)):
+        with pytest.raises(TypeError):
+            make_global_call(texts, target)  # type: ignore[arg-type]
+
+
+def test_parse_rest_keeps_the_image_the_call_sent(image_response: dict) -> None:
+    call = Call(None, image=PNG)
+    explanation = parse_rest(200, json.dumps(image_response).encode(), call)
+    assert explanation.image == PNG and explanation.grid == (2, 3) and explanation.to_dict() == image_response

@@ -132,3 +132,16 @@ def test_overlay_without_pillow_says_which_extra_to_install(monkeypatch) -> None
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r"attnserve-client\[views\]"):
         overlay_png(b"", [[1.0]])
+
+
+def test_the_views_of_an_image_explanation_show_the_patch_grid(image_response: dict) -> None:
+    explanation = Explanation.from_dict(image_response)
+    text = render_terminal(explanation, color=False, k=2)
+    assert "2x3 patches" in text and "top patches: (0, 1) +0.500, (1, 1) +0.300" in text
+    assert "top words" not in text
+    colored = render_terminal(explanation, color=True)
+    assert colored.count(shade(1.0)) >= 2  # each method's strongest patch
+    html = explanation.to_html()
+    cells = re.findall(r'class="attnserve-patch" data-row="(\d)" data-col="(\d)" data-score="([^"]+)"', html)
+    assert len(cells) == 2 * 6 and ("0", "2", "0.9") in cells
+    assert [m for m in re.findall(r'data-method="([^"]+)"', html)] == ["shapley_mutual", "gae"]

@@ -81,5 +81,5 @@ def test_a_model_without_one_refuses_the_method_by_name(tiny_bert, tokenizer) ->
     bare = TextExplainer(tiny_bert, tokenizer, ModelInfo("bare", "0"), 64, ["shapley_mutual"])
     body = {"text": TEXTS[0], "methods": ["gae", "amortized_shapley"]}
     (outcome,) = bare.explain([(body, None)])
-    assert outcome.http_status == 400 and outcome.field == "methods[1]"
+    assert outcome.code == "INVALID_INPUT" and outcome.field == "methods[1]"
     assert "amortized_shapley" in outcome.message

@@ -16,7 +16,7 @@ from torch import nn
 from attnserve.errors import InvalidInput
 from attnserve.explain import ModelInfo
 from attnserve.explain_text import TextExplainer
-from attnserve.methods.baselines import forward_passes
+from attnserve.methods import REGISTRY
 from attnserve.request import parse_request
 from attnserve.text import encode_text
 from tests.conftest import LABELS
@@ -129,7 +129,7 @@ def test_documented_cost_is_the_forward_passes_made(explainer, bag, method: str,
         scores(explainer, LONG, method, **options)
     finally:
         hook.remove()
-    assert sum(rows) - 1 == forward_passes(method, options, n=10)  # less the capture pass
+    assert sum(rows) - 1 == REGISTRY[method].cost(options, 10)  # less the capture pass
 
 
 def test_each_request_in_a_batch_gets_its_own_options(explainer) -> None:
@@ -164,7 +164,7 @@ def test_budget_rejects_only_the_dear_request_and_names_the_option(bag, tokenize
         "options.kernel_shap.samples",
         None,
     ]
-    assert "budget is 100" in outcomes[0].message and outcomes[0].http_status == 400
+    assert "budget is 100" in outcomes[0].message and outcomes[0].code == "INVALID_INPUT"
 
 
 def test_configured_defaults_apply_and_are_validated(bag, tokenizer, explainer) -> None:

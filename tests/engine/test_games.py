@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from attnserve.capture import PROBE, capture
+from attnserve.capture import capture
 from attnserve.games import image_game, text_game
 from attnserve.image import ImageSpec
-from attnserve.probe import ProbeSettings
+from attnserve.probe import Probe, ProbeSettings
 from attnserve.text import collate, encode_text
 from tests.conftest import make_tiny_vit
 
@@ -21,7 +21,8 @@ SPEC = ImageSpec(height=30, width=30, mean=(0.25,), std=(0.5,), patch_size=4)  #
 def test_text_game_is_the_row_the_capture_pass_gives(tiny_bert, tokenizer) -> None:
     inputs, players = collate(tokenizer, [encode_text(tokenizer, TEXT, 64)])
     settings = ProbeSettings(tokenizer.mask_token_id, ({},))
-    expected = capture(tiny_bert, inputs, players, {PROBE}, probe=settings).probe.row(0)
+    targets = capture(tiny_bert, inputs, players, set()).targets  # what the baselines' probe starts from
+    expected = Probe(tiny_bert, inputs, players, targets, settings).row(0)
     row = text_game(tiny_bert, tokenizer, TEXT, 64)
     assert row.inputs.keys() == expected.inputs.keys()
     assert all(torch.equal(row.inputs[key], expected.inputs[key]) for key in row.inputs)

@@ -37,7 +37,7 @@ def png_claiming(width: int, height: int) -> bytes:
 def rejected(data: object, spec: ImageSpec = SPEC) -> str:
     with pytest.raises(InvalidInput) as info:
         decode_image(data, spec)
-    assert info.value.field == "image" and info.value.http_status == 400
+    assert info.value.field == "image" and info.value.code == "INVALID_INPUT"
     return info.value.message
 
 

@@ -27,7 +27,7 @@ def test_rollout_equals_full_product() -> None:
     maps = random_layers()
     c = Capture(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), players(), attn_layers=maps)
     expected = rollout_full(maps)[:, 0, :] * players()
-    torch.testing.assert_close(relevance.rollout(c), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(relevance.rollout(c, None), expected, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_accumulation_equals_full_product(field: str, method) -> None:
     maps = random_layers(seed=1) * 0.3  # unnormalised non-negative maps, like (∇A ⊙ A)⁺
     c = Capture(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), players(), **{field: maps})
     expected = accumulate_full(maps)[:, 0, :] * players()
-    torch.testing.assert_close(method(c), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(method(c, None), expected, rtol=0, atol=1e-12)
 
 
 def test_captured_layer_maps_match_reference(tiny_bert, tokenizer) -> None:

@@ -12,6 +12,7 @@ import pytest
 from attnserve_client import Client
 
 from deploy.launch import ROOT
+from model_store.recipes.bundles import discover
 
 pytestmark = pytest.mark.integration
 TEXT = "A gorgeous, moving film that never bores."
@@ -49,7 +50,8 @@ def test_json_and_html_outputs(torchserve, tmp_path: Path) -> None:
     result = attnserve(torchserve, "explain", TEXT, "--grpc", "--json", "--html", str(page))
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
-    assert body["label"] == "positive" and set(body["attributions"]) == {"shapley_mutual", "grad_shapley_mutual"}
+    defaults = discover()["sentiment"].handler["default_methods"]
+    assert body["label"] == "positive" and set(body["attributions"]) == set(defaults)
     assert 'class="attnserve-word"' in page.read_text()
 
 

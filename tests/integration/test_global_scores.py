@@ -1,11 +1,15 @@
-"""Global TCAV scores through the real TorchServe (sentiment.mar's CAVs): the JSON route, the SDK and
-the ``attnserve tcav`` command, on a handful of positive sentences."""
+"""Global TCAV scores through the real TorchServe (sentiment.mar's CAVs): the request kind
+``global_concepts`` over REST (a JSON body) and gRPC (``global_concepts_request``), the sync and async
+SDK on both, and the ``attnserve tcav`` command, on a handful of positive sentences."""
 
 from __future__ import annotations
 
+import asyncio
+import math
+
 import jsonschema
 import pytest
-from attnserve_client import BadInputError, Client
+from attnserve_client import AsyncClient, BadInputError, Client, GlobalScores
 
 from tests.integration.test_client_cli import attnserve
 from tests.integration.test_rest import SCHEMA, post
@@ -20,8 +24,11 @@ TEXTS = [
 ]
 
 
+KIND = {"kind": "global_concepts"}
+
+
 def test_route_answers_every_concept_layer_and_cav(torchserve) -> None:
-    response = post(torchserve, {"texts": TEXTS, "target": "positive", "concepts": ["negation", "sports"]})
+    response = post(torchserve, {**KIND, "texts": TEXTS, "target": "positive", "concepts": ["negation", "sports"]})
     assert response.status_code == 200, response.text
     body = response.json()
     jsonschema.validate(body, SCHEMA)
@@ -36,9 +43,10 @@ def test_route_answers_every_concept_layer_and_cav(torchserve) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"texts": ["fine"] * 257, "target": "positive"}, "texts"),
-        ({"texts": ["fine"], "target": "great"}, "target"),
-        ({"texts": ["fine"], "target": "positive", "concepts": ["stripes"]}, "concepts"),
+        ({**KIND, "texts": ["fine"] * 257, "target": "positive"}, "texts"),
+        ({**KIND, "texts": ["fine"], "target": "great"}, "target"),
+        ({**KIND, "texts": ["fine"], "target": "positive", "concepts": ["stripes"]}, "concepts"),
+        ({"kind": "global", "texts": ["fine"], "target": "positive"}, "kind"),
     ],
 )
 def test_bad_requests_are_400s_naming_the_field(torchserve, body: dict, field: str) -> None:
@@ -48,15 +56,71 @@ def test_bad_requests_are_400s_naming_the_field(torchserve, body: dict, field: s
     assert response.json()["error"]["field"] == field
 
 
-def test_sdk_table_and_grpc_refusal(torchserve) -> None:
-    with Client(torchserve.inference_url, key_file=torchserve.key_file) as client:
-        scores = client.tcav_scores(TEXTS, "positive", ["negation"])
-    assert list(scores.concepts) == ["negation"] and scores.inputs == len(TEXTS)
-    assert scores.table().splitlines()[2].startswith("negation")
-    grpc = Client(grpc_target=torchserve.grpc_target, transport="grpc", key_file=torchserve.key_file)
-    with grpc, pytest.raises(BadInputError) as error:
-        grpc.tcav_scores(TEXTS, "positive")
-    assert error.value.field == "transport"
+def test_texts_without_a_kind_is_an_explain_request_refused_on_texts(torchserve) -> None:
+    """No sniffing: a body with ``texts`` and no ``kind`` goes to the explain parser, which names the field
+    it does not know, and the message says which kind to send."""
+    response = post(torchserve, {"texts": TEXTS, "target": "positive"})
+    assert response.status_code == 400, response.text
+    jsonschema.validate(response.json(), SCHEMA)
+    error = response.json()["error"]
+    assert error["field"] == "texts" and "unknown field 'texts'" in error["message"]
+    assert '"kind": "global_concepts"' in error["message"]
+
+
+def connect(server, transport: str, client_class: type = Client):
+    return client_class(
+        server.inference_url, grpc_target=server.grpc_target, transport=transport, key_file=server.key_file
+    )
+
+
+def assert_same(a: GlobalScores, b: GlobalScores) -> None:
+    assert (a.model, a.target, a.inputs) == (b.model, b.target, b.inputs)
+    assert sorted(a.concepts) == sorted(b.concepts)
+    for name, layers in a.concepts.items():
+        for mine, theirs in zip(layers, b.concepts[name], strict=True):
+            assert mine.layer == theirs.layer and mine.scores == pytest.approx(theirs.scores, abs=1e-6)
+            for key in ("score_mean", "score_std", "p_vs_half", "p_vs_random", "cav_accuracy"):
+                x, y = getattr(mine, key), getattr(theirs, key)
+                assert (x is None) == (y is None) and (x is None or math.isclose(x, y, abs_tol=1e-6)), key
+
+
+def test_sdk_table_over_rest_and_grpc_sync_and_async(torchserve) -> None:
+    """The same scores whichever transport and client carried them (gRPC: GlobalConceptsResponse)."""
+    with connect(torchserve, "rest") as rest, connect(torchserve, "grpc") as grpc:
+        over_rest = rest.tcav_scores(TEXTS, "positive", ["negation", "sports"])
+        over_grpc = grpc.tcav_scores(TEXTS, "positive", ["negation", "sports"])
+        every = grpc.tcav_scores(TEXTS, "positive")
+    assert list(over_rest.concepts) == ["negation", "sports"] and over_rest.inputs == len(TEXTS)
+    assert over_rest.table().splitlines()[2].startswith("negation")
+    assert_same(over_rest, over_grpc)
+    assert {"negation", "sports"} <= set(every.concepts) and len(every.concepts["sports"]) == 6
+
+    async def run() -> list[GlobalScores]:
+        async with connect(torchserve, "rest", AsyncClient) as rest, connect(torchserve, "grpc", AsyncClient) as grpc:
+            return list(
+                await asyncio.gather(
+                    rest.tcav_scores(TEXTS, "positive", ["negation", "sports"]),
+                    grpc.tcav_scores(TEXTS, "positive", ["negation", "sports"]),
+                )
+            )
+
+    for scores in asyncio.run(run()):
+        assert_same(over_rest, scores)
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_sdk_bad_global_requests_raise_naming_the_field(torchserve, transport: str) -> None:
+    with connect(torchserve, transport) as client, pytest.raises(BadInputError) as caught:
+        client.tcav_scores(TEXTS, "great")
+    assert caught.value.field == "target"
+
+    async def run() -> None:
+        async with connect(torchserve, transport, AsyncClient) as client:
+            await client.tcav_scores(TEXTS, "positive", ["stripes"])
+
+    with pytest.raises(BadInputError) as caught:
+        asyncio.run(run())
+    assert caught.value.field == "concepts"
 
 
 def test_cli_prints_the_table_and_writes_a_png(torchserve, tmp_path) -> None:

@@ -17,8 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from attnserve.capture import PROBE
-from attnserve.methods import METHOD_NEEDS
+from attnserve.methods import REGISTRY
 from deploy.launch import ROOT, Ports
 from handlers.metrics import LATENCY_BUCKETS_S, PREDICT
 
@@ -117,7 +116,7 @@ def since(aggregate: str, selector: str, start: float) -> str:
 
 
 def test_p95_per_method_and_bad_inputs_through_prometheus(torchserve, prometheus, capsys) -> None:
-    sent = {m: PER_PROBE_METHOD if PROBE in needs else PER_METHOD for m, needs in METHOD_NEEDS.items()}
+    sent = {name: PER_PROBE_METHOD if method.cost else PER_METHOD for name, method in REGISTRY.items()}
     sent |= {PREDICT: PER_METHOD}
     methods = list(sent)
     time.sleep(1.5)  # one more scrape, so the value at `start` has none of this test's traffic

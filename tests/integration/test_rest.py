@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from attnserve.methods import REGISTRY
+from attnserve.methods.registry import ATTRIBUTIONS
 from deploy.launch import ROOT
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,8 @@ def test_prediction_with_all_shapley_methods(torchserve) -> None:
     body = response.json()
     jsonschema.validate(body, SCHEMA)
     assert body["label"] == "positive" and body["probabilities"]["positive"] > 0.8
-    assert set(body["attributions"]) == set(REGISTRY)
+    assert set(body["attributions"]) == {name for name, m in REGISTRY.items() if m.output == ATTRIBUTIONS}
+    assert set(body["concepts"])  # tcav answers per concept, under "concepts"
     for scores in body["attributions"].values():
         assert len(scores["tokens"]) == len(body["tokens"]) and len(scores["words"]) == len(body["words"])
     assert [w["text"] for w in body["words"]][:3] == ["A", "gorgeous", ","]
@@ -47,7 +49,7 @@ def test_plain_text_body_gets_the_default_methods(torchserve) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["label"] == "negative"
-    assert set(body["attributions"]) == {"shapley_mutual", "grad_shapley_mutual"}
+    assert set(body["attributions"]) == {"amortized_shapley"}  # chosen by its evaluation (bundle.yaml)
 
 
 def test_concurrent_requests_share_a_batch_and_keep_their_options(torchserve) -> None:

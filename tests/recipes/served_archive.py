@@ -12,10 +12,10 @@ import yaml
 from ts.context import Context
 from ts.service import Service
 
-from handlers.text_handler import TextExplainHandler
+from handlers.explain_handler import ExplainHandler
 
 
-def answer(mar: Path, body: dict, workdir: Path, handler_class: type = TextExplainHandler) -> dict:
+def answer(mar: Path, body: dict, workdir: Path, handler_class: type = ExplainHandler) -> dict:
     with zipfile.ZipFile(mar) as archive:
         archive.extractall(workdir)
     config = yaml.safe_load((workdir / "model-config.yaml").read_text())

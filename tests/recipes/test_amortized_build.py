@@ -189,9 +189,9 @@ def test_an_unknown_setting_fails_naming_the_bundle(tmp_path) -> None:
 SERVE = """
 import json, sys
 from ts.context import Context
-from handlers.text_handler import TextExplainHandler
+from handlers.explain_handler import ExplainHandler
 context = Context("tiny", sys.argv[1], {}, 8, None, "0.12.0", model_yaml_config={})
-handler = TextExplainHandler()
+handler = ExplainHandler()
 handler.initialize(context)
 from ts.service import Service
 body = json.dumps({"text": "Not bad, actually quite fun.", "methods": ["amortized_shapley"]}).encode()

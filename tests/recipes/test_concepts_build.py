@@ -135,7 +135,8 @@ def test_a_concept_with_too_few_sentences_fails(tmp_path: Path, text_model: Path
 
 def save_tiny_vit(model_dir: Path) -> Path:
     make_tiny_vit(image_size=28, patch_size=7, num_labels=10).save_pretrained(model_dir)
-    (model_dir / "preprocessor_config.json").write_text("{}")
+    processor = {"size": {"height": 28, "width": 28}, "image_mean": [fashion.MEAN], "image_std": [fashion.STD]}
+    (model_dir / "preprocessor_config.json").write_text(json.dumps(processor))  # as the recipe saves it
     (model_dir / "model_card.json").write_text(json.dumps(CARD))
     return model_dir
 
@@ -147,7 +148,7 @@ def test_fashion_release_set_carries_relative_cavs_and_its_archive_follows_the_c
         pytest.fail("Debian's dataset-fashion-mnist is missing; `make test` installs it (make debian)")
     root = tmp_path / "repo"
     (root / "handlers").mkdir(parents=True)
-    (root / "handlers" / "image_handler.py").write_text("# stand-in: the real handler is not part of this test\n")
+    (root / "handlers" / "explain_handler.py").write_text("# stand-in: the real handler is not part of this test\n")
     for package in build.PACKAGES:  # stand-ins for the packed packages
         (root / package).mkdir(parents=True, exist_ok=True)
         (root / package / "__init__.py").write_text("")
@@ -162,7 +163,7 @@ def test_fashion_release_set_carries_relative_cavs_and_its_archive_follows_the_c
 
     def packed_cavs(mar: Path):
         with zipfile.ZipFile(mar) as z:
-            assert {"cavs.pt", "CONCEPTS.md", "preprocessor_config.json", "image_handler.py"} <= set(z.namelist())
+            assert {"cavs.pt", "CONCEPTS.md", "preprocessor_config.json", "explain_handler.py"} <= set(z.namelist())
             (tmp_path / "cavs.pt").write_bytes(z.read("cavs.pt"))
         return load_cavs(tmp_path / "cavs.pt")
 

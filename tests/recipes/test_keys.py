@@ -64,7 +64,7 @@ def test_the_expensive_teacher_stage_does_not_depend_on_serving_code() -> None:
         "attnserve/capture.py",
         "attnserve/loading.py",
         "attnserve/explain.py",
-        "handlers/text_handler.py",
+        "handlers/explain_handler.py",
     }
 
 

@@ -17,7 +17,7 @@ from transformers import (
     ViTForImageClassification,
 )
 
-from handlers.image_handler import ImageExplainHandler
+from handlers.explain_handler import ExplainHandler
 from model_store.package import PackagingError, describe, main, package
 from tests.recipes.served_archive import answer
 
@@ -104,7 +104,7 @@ def test_an_image_family_is_packaged_and_answers_over_patches(family: str, chann
     assert describe(source, "v").modality == "image"
     mar = package(source, f"my-{family}", export_dir=tmp_path / "store")
     image = base64.b64encode(png(28, seed=0)).decode()
-    response = answer(mar, {"image": image, "methods": ["gae", "shapley_cls"]}, tmp_path / "x", ImageExplainHandler)
+    response = answer(mar, {"image": image, "methods": ["gae", "shapley_cls"]}, tmp_path / "x", ExplainHandler)
     assert response["patches"]["grid"] == [7, 7]
     assert all(len(scores["patches"]) == 49 for scores in response["attributions"].values())
 
@@ -129,7 +129,7 @@ def test_image_folders_give_an_image_model_tcav_and_the_learned_explainer(tmp_pa
     mar = package(source, "vit-extras", export_dir=tmp_path / "store", concepts=concepts, explainer_inputs=inputs)
     image = base64.b64encode(png(28, seed=99, rgb=True)).decode()
     body = {"image": image, "methods": ["tcav", "amortized_shapley"]}
-    response = answer(mar, body, tmp_path / "x", ImageExplainHandler)
+    response = answer(mar, body, tmp_path / "x", ExplainHandler)
     assert set(response["concepts"]) == {"bright", "dark"}
     assert len(response["attributions"]["amortized_shapley"]["patches"]) == 49
     card = json.loads((tmp_path / "x" / "model_card.json").read_text())

@@ -48,16 +48,15 @@ def project(tmp_path: Path) -> Path:
     build writes for the real sentiment bundle."""
     root = tmp_path / "repo"
     (root / "handlers").mkdir(parents=True)
-    (root / "handlers" / "text_handler.py").write_text("import attnserve  # noqa: F401\n")
-    (root / "handlers" / "image_handler.py").write_text("import attnserve  # noqa: F401\n")
+    (root / "handlers" / "explain_handler.py").write_text("import attnserve  # noqa: F401\n")
     (root / "handlers" / "metrics.py").write_text("")
     (root / "attnserve" / "methods").mkdir(parents=True)
     (root / "attnserve" / "__init__.py").write_text("")
     (root / "attnserve" / "methods" / "__init__.py").write_text("X = 1\n")
     (root / "attnserve" / "__pycache__").mkdir()
     (root / "attnserve" / "__pycache__" / "stale.cpython-311.pyc").write_bytes(b"junk")
-    (root / "client" / "attnserve_client").mkdir(parents=True)
-    (root / "client" / "attnserve_client" / "__init__.py").write_text("")
+    (root / "client" / "attnserve_protos").mkdir(parents=True)
+    (root / "client" / "attnserve_protos" / "__init__.py").write_text("")
     config = root / "model_store" / "build" / "sentiment" / "model-config.yaml"
     config.parent.mkdir(parents=True)
     config.write_text(yaml.safe_dump(discover()["sentiment"].model_config(), sort_keys=False))
@@ -68,7 +67,7 @@ def spec_for(root: Path, name: str = "sentiment") -> ArchiveSpec:
     return ArchiveSpec(
         name=name,
         version="1.0",
-        handler=root / "handlers" / "text_handler.py",
+        handler=root / "handlers" / "explain_handler.py",
         config_file=root / "model_store" / "build" / "sentiment" / "model-config.yaml",
         packages=(root / "attnserve",),
         export_dir=root / "model_store",
@@ -258,12 +257,12 @@ def test_archive_layout_keeps_packages_as_directories(project: Path, cache: Path
         "config.json",
         "tokenizer.json",
         "model_card.json",
-        "text_handler.py",
+        "explain_handler.py",
         "model-config.yaml",
         "attnserve/__init__.py",
         "attnserve/methods/__init__.py",
     }
-    assert manifest["handler"] == "text_handler.py"
+    assert manifest["handler"] == "explain_handler.py"
     assert manifest["serializedFile"] == "model.safetensors"
     assert manifest["configFile"] == "model-config.yaml"
     assert manifest["modelVersion"] == "1.0"
@@ -303,7 +302,7 @@ def test_an_archive_from_a_release_set_is_repacked_only_when_serving_changes(
     mar = build.archive(released, build.release_dir(released), root=project)
     assert mar == project / "model_store" / "fashion.mar"
     with zipfile.ZipFile(mar) as z:
-        packed = {"image_handler.py", "handlers/metrics.py", "attnserve/__init__.py", "attnserve_client/__init__.py"}
+        packed = {"explain_handler.py", "handlers/metrics.py", "attnserve/__init__.py", "attnserve_protos/__init__.py"}
         assert packed | {"model.safetensors", "preprocessor_config.json", "model_card.json"} <= set(z.namelist())
         assert "release.json" not in z.namelist()
     assert packed_config(mar) == released.model_config()
@@ -323,8 +322,8 @@ def test_an_archive_from_a_release_set_is_repacked_only_when_serving_changes(
 
 
 def test_a_missing_handler_fails_the_archive_and_packs_nothing(project: Path, released: Bundle) -> None:
-    (project / "handlers" / "image_handler.py").unlink()
-    with pytest.raises(FileNotFoundError, match=r"image_handler\.py"):
+    (project / "handlers" / "explain_handler.py").unlink()
+    with pytest.raises(FileNotFoundError, match=r"explain_handler\.py"):
         build.archive(released, build.release_dir(released), root=project)
     assert not (project / "model_store" / "fashion.mar").exists()
 

@@ -1,7 +1,7 @@
 """Slow, definition-level Shapley values, used only to check the closed forms.
 
 φ_i = Σ_{S ⊆ N\\{i}} |S|! (n−|S|−1)! / n! · (v(S ∪ {i}) − v(S)), by enumerating every coalition.
-The games are written straight from their definitions (shared/research/paper1.md §2.2), not from the
+The games are written straight from their definitions (arXiv 2508.08966 §2.2), not from the
 closed forms they check.
 """
 

@@ -1,4 +1,5 @@
-"""HTML view: the prediction, a legend, and one row of highlighted words per method.
+"""HTML view: the prediction, a legend, and one row of highlighted words per method (an image model: a
+grid of colored patch cells per method).
 
 Self-contained (inline styles, no scripts) so it renders the same in a notebook, a saved file or an
 e-mail. Every piece of text from the request or the server is escaped.
@@ -59,9 +60,31 @@ def _row(method: str, explanation: Explanation) -> str:
     )
 
 
+def _patch_row(method: str, explanation: Explanation) -> str:
+    """One method's patch scores as a grid of colored cells (row 0 at the top)."""
+    grid = explanation.patch_scores(method)
+    weights = normalized([score for row in grid for score in row])
+    cols = len(grid[0]) if grid else 0
+    lines = []
+    for r, row in enumerate(grid):
+        cells = "".join(
+            f'<td class="attnserve-patch" data-row="{r}" data-col="{c}" data-score="{score!r}" '
+            f'title="({r}, {c}) {score:+.4f}" style="width: 1.2em; height: 1.2em; '
+            f'background-color: {background(weights[r * cols + c])}"></td>'
+            for c, score in enumerate(row)
+        )
+        lines.append(f"<tr>{cells}</tr>")
+    return (
+        f'<tr class="attnserve-method" data-method="{escape(method)}">'
+        f'<th style="text-align: left; padding-right: 1em; vertical-align: top">{escape(method)}</th>'
+        f'<td><table class="attnserve-patches" style="border-collapse: collapse">{"".join(lines)}</table></td></tr>'
+    )
+
+
 def render_html(explanation: Explanation) -> str:
     if explanation.attributions:
-        rows = "".join(_row(method, explanation) for method in explanation.attributions)
+        row = _row if explanation.grid is None else _patch_row
+        rows = "".join(row(method, explanation) for method in explanation.attributions)
         body = f'{_legend(explanation.target)}<table class="attnserve-rows">{rows}</table>'
     else:
         body = '<p class="attnserve-note">Prediction only: no explanation methods were run.</p>'

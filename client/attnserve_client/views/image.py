@@ -1,6 +1,8 @@
 """PNG heatmap overlay for vision explanations: a grid of patch scores laid over the input image.
 
-Pillow is an optional extra (``pip install 'attnserve-client[views]'``), imported only here.
+``Explanation.to_png(method)`` draws an image model's answer over the image the request sent (its
+``patch_scores(method)`` are the grid). Pillow is an optional extra (``pip install
+'attnserve-client[views]'``), imported only here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Terminal view: label and probabilities, then per method the highlighted text and its top words.
+"""Terminal view: label and probabilities, then per method the highlighted text and its top words (an
+image model: the patch grid as colored cells and the top patches).
 
 Colors use the 256-color palette (green for the target class, red against it). ``NO_COLOR``
 (https://no-color.org) and a non-TTY output turn them off; the plain text still lists the top words.
@@ -54,10 +55,30 @@ def render_terminal(explanation: Explanation, color: bool | None = None, k: int 
         lines.append(f"  {label:<12} {p:6.3f} {'█' * round(p * BAR_WIDTH)}")
     if explanation.truncated:
         lines.append("  (text truncated to the model's maximum length)")
+    if explanation.grid is not None:
+        rows, cols = explanation.grid
+        lines.append(f"  {rows}x{cols} patches; (row, col) counted from the top left")
     for method in explanation.attributions:
         lines.append(f"{bold}{method}{reset}")
+        if explanation.grid is not None:
+            if color:
+                lines.extend(f"  {row}" for row in _heat_rows(explanation, method))
+            top = ", ".join(f"({r}, {c}) {score:+.3f}" for (r, c), score in explanation.top_patches(k, method))
+            lines.append(f"  top patches: {top}")
+            continue
         if color:
             lines.append(f"  {_highlighted(explanation, method)}")
         top = ", ".join(f"{word} {score:+.3f}" for word, score in explanation.top_words(k, method))
         lines.append(f"  top words: {top}")
     return "\n".join(lines)
+
+
+def _heat_rows(explanation: Explanation, method: str) -> list[str]:
+    """The patch grid as colored cells, one line per row of patches."""
+    grid = explanation.patch_scores(method)
+    weights = normalized([score for row in grid for score in row])
+    cols = len(grid[0]) if grid else 0
+    return [
+        "".join(f"{shade(weight) or ''}  {RESET}" for weight in weights[r * cols : (r + 1) * cols])
+        for r in range(len(grid))
+    ]

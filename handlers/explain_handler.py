@@ -1,0 +1,193 @@
+"""TorchServe entry point for every model, text or image: decode each request, let the engine answer
+the batch, encode each answer. No maths here; everything else lives in the ``attnserve`` engine.
+
+The modality is the model's: its bundle's ``handler:`` settings (packed in model-config.yaml, handed
+over as ``context.model_yaml_config["handler"]``) name it, and ``attnserve.loading.load_explainer``
+puts the explainer of that modality behind this one class.
+
+Request kinds, on both transports:
+
+- explain (the default): REST JSON ``{"text", ...}`` or ``{"image": base64, ...}``, plain text, or
+  PNG/JPEG bytes; gRPC input ``explain_request`` (a serialized ``attnserve.v1.ExplainRequest``,
+  answered with a serialized ``ExplainResponse``) or ``data`` (the REST body, answered with JSON);
+- global concept scores: REST JSON ``{"kind": "global_concepts", "texts", "target", "concepts"?}``;
+  gRPC input ``global_concepts_request`` (a serialized ``GlobalConceptsRequest``, answered with a
+  serialized ``GlobalConceptsResponse``). A whole set, answered on its own pass, not one input of the
+  explain batch. A body with ``texts`` but no ``kind`` is an explain request, and the explain parser
+  refuses ``texts`` as an unknown field (the error says which kind to send).
+
+Why not ``BaseHandler``: it decides predict-vs-explain for the whole batch from request 0 and raises
+on one bad request, which fails every request in the batch. Here each request keeps its own kind,
+options, status and body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from attnserve.concepts.global_scores import global_scores, parse_global
+from attnserve.errors import AttnserveError, InvalidInput
+from attnserve.explain import Explainer, ModelInfo
+from attnserve.loading import load_explainer
+from handlers.metrics import HandlerMetrics
+from handlers.proto_codec import (
+    GLOBAL_INPUT_KEY,
+    INPUT_KEY,
+    error_to_bytes,
+    global_error_to_bytes,
+    global_request_to_body,
+    global_response_to_bytes,
+    request_to_body,
+    response_to_bytes,
+)
+from handlers.statuses import http_status
+
+log = logging.getLogger(__name__)
+
+BODY_KEYS = ("body", "data")  # REST puts the body under "body"; a gRPC input map under its own keys
+KIND = "kind"  # the JSON key that names a request's kind
+EXPLAIN, GLOBAL = "explain", "global_concepts"
+KINDS = (EXPLAIN, GLOBAL)
+JSON, EXPLAIN_PROTO, GLOBAL_PROTO = "json", "explain_proto", "global_proto"  # how an answer is encoded
+GLOBAL_HINT = (
+    '; global concept scores are a request kind of their own: send {"kind": "global_concepts", '
+    '"texts": [...], "target": label} (gRPC: input "global_concepts_request")'
+)
+
+
+def select_device(gpu_id: object) -> torch.device:
+    """TorchServe gives each worker a ``gpu_id`` (None on CPU hosts); honour it, since plain workers
+    see every GPU."""
+    if gpu_id is not None and torch.cuda.is_available():
+        return torch.device(f"cuda:{gpu_id}")
+    return torch.device("cpu")
+
+
+class ExplainHandler:
+    def __init__(self) -> None:
+        self.explainer: Explainer | None = None
+        self.metrics: HandlerMetrics | None = None
+        self.modality = "text"
+        self.initialized = False
+
+    def initialize(self, context) -> None:
+        """Load the archive's model through the shared loader, with the settings its bundle gave the
+        packed model-config.yaml (modality, max length, default methods, option defaults, limits)."""
+        properties = context.system_properties
+        model_dir = Path(properties["model_dir"])
+        settings = (context.model_yaml_config or {}).get("handler", {})
+        device = select_device(properties.get("gpu_id"))
+        version = str(json.loads((model_dir / "model_card.json").read_text())["version"])
+        self.explainer = load_explainer(model_dir, settings, ModelInfo(context.model_name, version), device)
+        self.modality = settings.get("modality", "text")
+        # A TorchServe worker always passes its metrics cache; an in-process test may pass none.
+        self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None
+        self.initialized = True
+        log.info("loaded %s (%s) v%s on %s", context.model_name, self.modality, version, device)
+
+    def handle(self, data: list[dict], context) -> list[str | bytes]:
+        routed = [self._route(i, row, context) for i, row in enumerate(data)]
+        outcomes: list[dict | AttnserveError | None] = [None] * len(data)
+        explain = []
+        for i, (kind, body, _, _) in enumerate(routed):
+            if kind == GLOBAL:
+                outcomes[i] = body if isinstance(body, AttnserveError) else self._global(body)
+            else:
+                explain.append(i)
+        report = self.explainer.explain_batch([(routed[i][1], routed[i][2]) for i in explain])
+        if self.metrics:
+            self.metrics.record(report)
+        for i, outcome in zip(explain, report.outcomes, strict=True):
+            outcomes[i] = _hinted(outcome)
+        return [self._encode(i, outcome, routed[i][3], context) for i, outcome in enumerate(outcomes)]
+
+    def _route(self, index: int, row: dict, context) -> tuple[str, object, str | None, str]:
+        """(kind, body or the error it already is, content type, answer encoding) of one request."""
+        if INPUT_KEY in row:
+            try:
+                return EXPLAIN, request_to_body(row[INPUT_KEY]), None, EXPLAIN_PROTO
+            except InvalidInput as error:
+                return EXPLAIN, error, None, EXPLAIN_PROTO
+        if GLOBAL_INPUT_KEY in row:
+            try:
+                return GLOBAL, global_request_to_body(row[GLOBAL_INPUT_KEY]), None, GLOBAL_PROTO
+            except InvalidInput as error:
+                return GLOBAL, error, None, GLOBAL_PROTO
+        for key in BODY_KEYS:
+            if row.get(key) is not None:
+                headers = context.get_request_header(index, key) or {}
+                content_type = headers.get("content-type") if isinstance(headers, dict) else None
+                kind, body = _kind(row[key], content_type)
+                return kind, body, content_type, JSON
+        missing = InvalidInput(f"request has no body; send JSON or text (got fields {sorted(row)})", "body")
+        return EXPLAIN, missing, None, JSON
+
+    def _global(self, body: dict) -> dict | AttnserveError:
+        """Global TCAV scores over a set of texts (one target class), on a pass of its own."""
+        if self.modality != "text":
+            return InvalidInput(
+                f"global concept scores are served for text models; this is an {self.modality} model", KIND
+            )
+        if self.explainer.bank is None:
+            return InvalidInput("this model ships no CAVs, so it has no global concept scores", "concepts")
+        try:
+            texts, target, names = parse_global(body, self.explainer.labels, self.explainer.concepts)
+            return global_scores(self.explainer, texts, target, names)
+        except AttnserveError as error:
+            return error
+        except Exception:  # one failed pass must not kill the worker
+            log.exception("global concept scores failed")
+            return AttnserveError("internal error while scoring concepts; see server log")
+
+    @staticmethod
+    def _encode(index: int, outcome: dict | AttnserveError, encoding: str, context) -> str | bytes:
+        """JSON with its own HTTP status, or, for a proto request, the response message of its kind,
+        which carries any error inside (TorchServe's gRPC path ignores per-request statuses)."""
+        failed = isinstance(outcome, AttnserveError)
+        if encoding == EXPLAIN_PROTO:
+            context.set_response_content_type(index, "application/octet-stream")
+            return error_to_bytes(outcome) if failed else response_to_bytes(outcome)
+        if encoding == GLOBAL_PROTO:
+            context.set_response_content_type(index, "application/octet-stream")
+            return global_error_to_bytes(outcome) if failed else global_response_to_bytes(outcome)
+        context.set_response_content_type(index, "application/json")
+        if failed:
+            context.set_response_status(*http_status(outcome), index)
+            return json.dumps({"error": outcome.to_dict()})
+        return json.dumps(outcome)
+
+
+def _kind(body: object, content_type: str | None) -> tuple[str, object]:
+    """The kind a REST (or gRPC ``data``) body names, and the body the engine gets: a JSON object with
+    ``"kind"`` loses that key; anything else (text, image bytes, JSON without ``kind``) is an explain
+    body, passed on as it came."""
+    decoded = body
+    if isinstance(body, bytes | bytearray) and _looks_like_json(bytes(body), content_type):
+        try:
+            decoded = json.loads(bytes(body))
+        except ValueError:  # the engine's parser reports it, naming the body
+            return EXPLAIN, body
+    if not isinstance(decoded, dict) or KIND not in decoded:
+        return EXPLAIN, body
+    kind = decoded[KIND]
+    rest = {key: value for key, value in decoded.items() if key != KIND}
+    if kind not in KINDS:
+        accepted = ", ".join(repr(k) for k in KINDS)
+        return EXPLAIN, InvalidInput(f"unknown request kind {kind!r}; accepted kinds: {accepted}", KIND)
+    return kind, rest
+
+
+def _looks_like_json(raw: bytes, content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or (not media.startswith(("text/", "image/")) and raw.lstrip()[:1] == b"{")
+
+
+def _hinted(outcome: dict | AttnserveError | None) -> dict | AttnserveError | None:
+    """An explain body refused for ``texts`` gets told about the global-concepts kind."""
+    if isinstance(outcome, InvalidInput) and outcome.field == "texts" and GLOBAL_HINT not in outcome.message:
+        return InvalidInput(outcome.message + GLOBAL_HINT, outcome.field)
+    return outcome
