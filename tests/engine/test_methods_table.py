@@ -31,6 +31,7 @@ ENROLLED = {
     "rollout",
     "gae",
     "weighted_relevance",
+    "saliency",
     "amortized_shapley",
     "integrated_gradients",
     "kernel_shap",
