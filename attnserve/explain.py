@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -162,6 +163,12 @@ class Explainer(ABC, Generic[Item]):
                 report.requests[slot] = request
             except AttnserveError as error:
                 report.outcomes[slot] = error
+            except Exception:  # a bug reading this request: its own 500, never its batch-mates'
+                incident = uuid.uuid4().hex[:12]
+                log.exception("reading request %d of a batch failed (incident %s)", slot, incident)
+                report.outcomes[slot] = AttnserveError(
+                    f"internal error while reading this request (incident {incident}); see server log"
+                )
         if accepted:
             report.timings_s["preprocess"] = time.perf_counter() - start
             try:

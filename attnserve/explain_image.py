@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,7 @@ from attnserve.concepts.bank import CavBank
 from attnserve.errors import InvalidInput
 from attnserve.explain import Batch, Explainer, ModelInfo
 from attnserve.image import DecodedImage, ImageSpec, decode_image
-from attnserve.request import check_fields, parse_settings
+from attnserve.request import check_fields, parse_json, parse_settings
 
 FIELDS = ("image", "methods", "target", "concepts")
 LEADING_TOKENS = {"deit": 2}  # special tokens before the patches, by model type (ViT: its [CLS] alone)
@@ -62,10 +61,7 @@ class ImageExplainer(Explainer[DecodedImage]):
             defaults = parse_settings({}, self.labels, self.default_methods, self.concepts, self.refused)
             return ImageRequest(bytes(body), **defaults)
         if isinstance(body, bytes | bytearray):
-            try:
-                body = json.loads(bytes(body))
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise InvalidInput(f"body is not valid JSON: {error}", "body") from None
+            body = parse_json(bytes(body))
         if not isinstance(body, Mapping):
             raise InvalidInput("body must be PNG/JPEG bytes or a JSON object with a base64 'image'", "body")
         check_fields(body, FIELDS, "image")
@@ -104,5 +100,5 @@ def _base64(value: object) -> bytes:
         raise InvalidInput(f"'image' must be a base64 string, got {type(value).__name__}", "image")
     try:
         return base64.b64decode(value, validate=True)
-    except binascii.Error as error:
+    except (binascii.Error, ValueError) as error:  # ValueError: characters outside ASCII
         raise InvalidInput(f"'image' is not valid base64: {error}", "image") from None

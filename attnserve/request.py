@@ -23,6 +23,7 @@ from attnserve.methods import METHOD_NAMES, OPTION_DEFAULTS, REGISTRY
 from attnserve.methods.registry import CONCEPTS
 
 SETTINGS = ("methods", "target", "options", "concepts")  # what every modality's request may set
+SHOWN = 80  # characters of a client's value an error message quotes back
 FIELDS = ("text", *SETTINGS)
 
 
@@ -57,10 +58,21 @@ def parse_request(
     return ExplainRequest(text=text, **parse_settings(body, labels, default_methods, concepts, refused))
 
 
+def shown(value: object) -> str:
+    """A client's value as an error message quotes it: its repr, cut to ``SHOWN`` characters, and never
+    an exception (the repr of an integer of more than 4,300 digits raises one)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+
+
 def check_fields(body: Mapping, fields: Sequence[str], required: str) -> None:
     unknown = [key for key in body if key not in fields]
     if unknown:
-        raise InvalidInput(f"unknown field {unknown[0]!r}; accepted fields: {', '.join(fields)}", unknown[0])
+        field = str(unknown[0])[:SHOWN]
+        raise InvalidInput(f"unknown field {shown(unknown[0])}; accepted fields: {', '.join(fields)}", field)
     if required not in body:
         raise InvalidInput(f"missing required field {required!r}", required)
 
@@ -94,16 +106,27 @@ def _decode_bytes(raw: bytes, content_type: str | None) -> object:
         raise InvalidInput(f"body is not valid UTF-8 (byte {error.start})", "body") from None
     media = (content_type or "").split(";")[0].strip().lower()
     if media == "application/json" or (not media.startswith("text/") and text.lstrip().startswith("{")):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InvalidInput(f"body is not valid JSON: {error}", "body") from None
+        return parse_json(text)
     return text
+
+
+def parse_json(text: str | bytes) -> object:
+    """A JSON body; malformed, too deeply nested or with numbers too long to convert, it is a 400."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidInput("body is nested too deeply to read", "body") from None
+    except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError, an integer beyond 4,300 digits
+        raise InvalidInput(f"body is not valid JSON: {str(error)[:200]}", "body") from None
 
 
 def _text(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"'text' must be a string, got {type(value).__name__}", "text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("'text' holds unpaired surrogates, which are not Unicode text", "text") from None
     if not value.strip():
         raise InvalidInput("'text' is empty", "text")
     return value
@@ -119,7 +142,7 @@ def _methods(value: object) -> tuple[str, ...]:
 
 def _method(name: object, field: str) -> None:
     if not isinstance(name, str) or name not in METHOD_NAMES:
-        raise InvalidInput(f"unknown method {name!r}; available: {', '.join(METHOD_NAMES)}", field)
+        raise InvalidInput(f"unknown method {shown(name)}; available: {', '.join(METHOD_NAMES)}", field)
 
 
 def _concepts(value: object, methods: Sequence[str], available: Sequence[str]) -> tuple[str, ...]:
@@ -135,7 +158,7 @@ def _concepts(value: object, methods: Sequence[str], available: Sequence[str]) -
         raise InvalidInput("'concepts' must be a non-empty list of concept names", "concepts")
     for i, name in enumerate(value):
         if not isinstance(name, str) or name not in available:
-            raise InvalidInput(f"unknown concept {name!r}; available: {', '.join(available)}", f"concepts[{i}]")
+            raise InvalidInput(f"unknown concept {shown(name)}; available: {', '.join(available)}", f"concepts[{i}]")
     return tuple(dict.fromkeys(value))
 
 
@@ -163,10 +186,10 @@ def _option(method: str, name: object, value: object, where: str) -> int:
     option = REGISTRY[method].option(name) if isinstance(name, str) else None
     if option is None:
         raise InvalidInput(
-            f"unknown option {name!r} for {method}; accepted: {', '.join(OPTION_DEFAULTS[method])}", where
+            f"unknown option {shown(name)} for {method}; accepted: {', '.join(OPTION_DEFAULTS[method])}", where
         )
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInput(f"'{where}' must be a positive integer, got {value!r}", where)
+        raise InvalidInput(f"'{where}' must be a positive integer, got {shown(value)}", where)
     if value > option.maximum:
         raise InvalidInput(f"'{where}' is {value}; at most {option.maximum}", where)
     return value
@@ -180,6 +203,6 @@ def _target(value: object, labels: Sequence[str]) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels):
         return value
     raise InvalidInput(
-        f"'target' must be a label ({', '.join(labels)}) or a class index 0..{len(labels) - 1}, got {value!r}",
+        f"'target' must be a label ({', '.join(labels)}) or a class index 0..{len(labels) - 1}, got {shown(value)}",
         "target",
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from pathlib import Path
 
 import torch
@@ -33,6 +34,7 @@ from attnserve.concepts.global_scores import global_scores, parse_global
 from attnserve.errors import AttnserveError, InvalidInput
 from attnserve.explain import Explainer, ModelInfo
 from attnserve.loading import load_explainer
+from attnserve.request import shown
 from handlers.metrics import HandlerMetrics
 from handlers.proto_codec import (
     GLOBAL_INPUT_KEY,
@@ -90,7 +92,7 @@ class ExplainHandler:
         log.info("loaded %s (%s) v%s on %s", context.model_name, self.modality, version, device)
 
     def handle(self, data: list[dict], context) -> list[str | bytes]:
-        routed = [self._route(i, row, context) for i, row in enumerate(data)]
+        routed = [self._routed(i, row, context) for i, row in enumerate(data)]
         outcomes: list[dict | AttnserveError | None] = [None] * len(data)
         explain = []
         for i, (kind, body, _, _) in enumerate(routed):
@@ -103,7 +105,21 @@ class ExplainHandler:
             self.metrics.record(report)
         for i, outcome in zip(explain, report.outcomes, strict=True):
             outcomes[i] = _hinted(outcome)
-        return [self._encode(i, outcome, routed[i][3], context) for i, outcome in enumerate(outcomes)]
+        return [self._encoded(i, outcome, routed[i][3], context) for i, outcome in enumerate(outcomes)]
+
+    def _routed(self, index: int, row: dict, context) -> tuple[str, object, str | None, str]:
+        """``_route``, where a failure of ours becomes this request's own 500, never its batch's."""
+        try:
+            return self._route(index, row, context)
+        except Exception:
+            return EXPLAIN, _incident("routing", index), None, EXPLAIN_PROTO if INPUT_KEY in row else JSON
+
+    def _encoded(self, index: int, outcome: dict | AttnserveError, encoding: str, context) -> str | bytes:
+        """``_encode``, where an answer that cannot be encoded becomes this request's own 500."""
+        try:
+            return self._encode(index, outcome, encoding, context)
+        except Exception:
+            return self._encode(index, _incident("encoding the answer to", index), encoding, context)
 
     def _route(self, index: int, row: dict, context) -> tuple[str, object, str | None, str]:
         """(kind, body or the error it already is, content type, answer encoding) of one request."""
@@ -169,7 +185,7 @@ def _kind(body: object, content_type: str | None) -> tuple[str, object]:
     if isinstance(body, bytes | bytearray) and _looks_like_json(bytes(body), content_type):
         try:
             decoded = json.loads(bytes(body))
-        except ValueError:  # the engine's parser reports it, naming the body
+        except (ValueError, RecursionError):  # the engine's parser reports it, naming the body
             return EXPLAIN, body
     if not isinstance(decoded, dict) or KIND not in decoded:
         return EXPLAIN, body
@@ -177,8 +193,15 @@ def _kind(body: object, content_type: str | None) -> tuple[str, object]:
     rest = {key: value for key, value in decoded.items() if key != KIND}
     if kind not in KINDS:
         accepted = ", ".join(repr(k) for k in KINDS)
-        return EXPLAIN, InvalidInput(f"unknown request kind {kind!r}; accepted kinds: {accepted}", KIND)
+        return EXPLAIN, InvalidInput(f"unknown request kind {shown(kind)}; accepted kinds: {accepted}", KIND)
     return kind, rest
+
+
+def _incident(step: str, index: int) -> AttnserveError:
+    """A request's own 500 for a failure of ours, logged with an id the client is given."""
+    incident = uuid.uuid4().hex[:12]
+    log.exception("%s request %d of a batch failed (incident %s)", step, index, incident)
+    return AttnserveError(f"internal error while {step} this request (incident {incident}); see server log")
 
 
 def _looks_like_json(raw: bytes, content_type: str | None) -> bool:

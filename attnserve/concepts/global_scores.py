@@ -15,6 +15,7 @@ from attnserve.concepts.bank import RANDOM
 from attnserve.concepts.stats import by_concept
 from attnserve.concepts.tcav import attention_weighted, tcav_scores
 from attnserve.errors import InvalidInput
+from attnserve.request import shown
 from attnserve.text import encode_text
 
 MAX_TEXTS = 256  # per request: one padded pass holds B·T·(K·concepts) floats per layer
@@ -29,10 +30,12 @@ def parse_global(body: dict, labels: Sequence[str], known: Sequence[str], cap: i
         raise InvalidInput(f"at most {cap} texts per request, got {len(texts)}; split the set", "texts")
     target = body.get("target")
     if target not in labels:
-        raise InvalidInput(f"target must be one of {list(labels)}, got {target!r}", "target")
+        raise InvalidInput(f"target must be one of {list(labels)}, got {shown(target)}", "target")
     names = body.get("concepts", list(known))
     if not isinstance(names, list) or not names or any(n not in known for n in names):
-        raise InvalidInput(f"concepts must be a non-empty list drawn from {list(known)}, got {names!r}", "concepts")
+        raise InvalidInput(
+            f"concepts must be a non-empty list drawn from {list(known)}, got {shown(names)}", "concepts"
+        )
     unknown = sorted(set(body) - {"texts", "target", "concepts"})
     if unknown:
         raise InvalidInput(f"unknown fields {unknown}", unknown[0])

@@ -13,46 +13,8 @@ from attnserve_protos import explanation_pb2
 from ts.context import Context
 from ts.service import Service
 
-from attnserve.concepts.bank import save_cavs
 from handlers.explain_handler import ExplainHandler, select_device
 from tests.conftest import CONCEPTS, IMAGE_LABELS, png_bytes
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tiny_bert, tokenizer, tiny_bank):
-    path = tmp_path_factory.mktemp("tiny-model")
-    tiny_bert.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    save_cavs(tiny_bank, path / "cavs.pt")
-    (path / "model_card.json").write_text(json.dumps({"version": "0.1"}))
-    return path
-
-
-@pytest.fixture(scope="module")
-def image_model_dir(tmp_path_factory, tiny_vit):
-    path = tmp_path_factory.mktemp("tiny-vit")
-    tiny_vit.save_pretrained(path)
-    processor = {"image_mean": [0.5], "image_std": [0.5], "size": {"height": 28, "width": 28}}
-    (path / "preprocessor_config.json").write_text(json.dumps(processor))
-    (path / "model_card.json").write_text(json.dumps({"version": "0.2"}))
-    return path
-
-
-def started(name: str, model_dir, settings: dict) -> tuple[ExplainHandler, Context]:
-    context = Context(name, str(model_dir), {}, 8, None, "0.12.0", model_yaml_config={"handler": settings})
-    handler = ExplainHandler()
-    handler.initialize(context)
-    return handler, context
-
-
-@pytest.fixture(scope="module")
-def handler_and_context(model_dir):
-    return started("sentiment", model_dir, {"max_length": 32, "default_methods": ["shapley_cls"]})
-
-
-@pytest.fixture(scope="module")
-def image_handler_and_context(image_model_dir):
-    return started("fashion", image_model_dir, {"modality": "image", "default_methods": ["shapley_mutual"]})
 
 
 def handled(handler_and_context, bodies: list[tuple[str, object, str]]) -> tuple[list[str | bytes], Context]:

@@ -1,0 +1,63 @@
+"""No request can hurt another: hostile inputs that once raised out of the handler (and so failed their
+whole batch in TorchServe 0.12) each get their own 400 naming the field, with a bounded message, and
+a bug of ours while reading one request is that request's own 500. Every hostile request here shares
+its batch with a valid one, which must be answered as if it were alone."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tests.handlers.test_explain_handler import run_batch
+
+JSON = "application/json"
+VALID = ("body", {"text": "A gorgeous, moving film.", "methods": ["shapley_cls"]}, JSON)
+DEEP = b'{"text": "a", "methods": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # TorchServe forwards it undecoded
+HOSTILE = [
+    ("lone surrogate", ("body", {"text": "a \ud800 b"}, JSON), "text"),
+    ("deep nesting", ("body", DEEP, JSON), "body"),
+    ("a 5,000-digit target", ("body", {"text": "a", "target": 10**5000}, JSON), "target"),
+    ("a 5,000-digit number in raw JSON", ("data", b'{"text": "a", "target": ' + b"9" * 5000 + b"}", ""), "body"),
+    (
+        "an option above its cap",
+        ("body", {"text": "a", "methods": ["kernel_shap"], "options": {"kernel_shap": {"samples": 10**9}}}, JSON),
+        "options.kernel_shap.samples",
+    ),
+    ("a megabyte field name", ("body", {"text": "a", "x" * 1_000_000: 1}, JSON), "x" * 80),
+    ("a megabyte kind", ("body", {"kind": "k" * 1_000_000, "text": "a"}, JSON), "kind"),
+    ("an image for a text model", ("body", {"text": "a", "image": "AAAA"}, JSON), "image"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "field"), HOSTILE, ids=[case for case, _, _ in HOSTILE])
+def test_a_hostile_text_request_gets_its_own_400_and_its_batch_mates_their_answers(
+    handler_and_context, case: str, body: tuple, field: str
+) -> None:
+    (status, answer, _), (mate_status, mate, _) = run_batch(handler_and_context, [body, VALID])
+    assert status == 400, (case, answer)
+    assert answer["error"]["field"] == field and len(answer["error"]["message"]) < 1000
+    assert mate_status == 200 and mate["label"] and len(mate["attributions"]["shapley_cls"]["tokens"]) == 6
+
+
+def test_a_non_ascii_base64_image_is_a_400_on_image(image_handler_and_context) -> None:
+    good = base64.b64encode(b"not even an image").decode()
+    results = run_batch(
+        image_handler_and_context, [("body", {"image": "é" * 64}, JSON), ("body", {"image": good}, JSON)]
+    )
+    assert [(status, answer["error"]["field"]) for status, answer, _ in results] == [(400, "image"), (400, "image")]
+
+
+def test_a_bug_while_reading_one_request_is_its_own_500(handler_and_context, monkeypatch) -> None:
+    explainer = handler_and_context[0].explainer
+    encode = explainer.encode
+
+    def flaky(request):
+        if request.text == "boom":
+            raise RuntimeError("a bug of ours, triggered by this input")
+        return encode(request)
+
+    monkeypatch.setattr(explainer, "encode", flaky)
+    (status, answer, _), (mate_status, _, _) = run_batch(handler_and_context, [("body", {"text": "boom"}, JSON), VALID])
+    assert status == 500 and "incident" in answer["error"]["message"] and answer["error"]["code"] == "INTERNAL"
+    assert mate_status == 200
