@@ -21,28 +21,31 @@ COPY model_store/sentiment.mar model_store/
 
 # The server config is rendered by the launcher `make run` uses, so the image serves the same settings.
 # Only the container may then override them from TS_* variables (enable_envvars_config), which is how
-# its listeners bind 0.0.0.0 below; the repo's default stays 127.0.0.1.
+# its inference and metrics listeners bind 0.0.0.0 below; the repo's default stays 127.0.0.1.
 RUN mkdir -p var keys logs \
     && python -c "from pathlib import Path; from deploy.launch import TorchServe; \
 TorchServe(Path('var'), ['sentiment=sentiment.mar']).render_config()" \
     && printf '\n# Container only: TS_* environment variables override the settings above.\nenable_envvars_config=true\n' \
     >> var/config.properties \
-    && useradd --system --home-dir /srv/attnserve attnserve \
+    && useradd --system --uid 10001 --user-group --home-dir /srv/attnserve attnserve \
     && chown -R attnserve /srv/attnserve/keys /srv/attnserve/logs
 
+# Management (REST and gRPC) stays on the container's loopback in every deployment: the one caller that
+# needs it, the health check rotating the inference key, runs inside the container.
 # PYTHONPATH: the health check (python -m deploy.healthcheck) runs from the keys directory.
 ENV TS_INFERENCE_ADDRESS=http://0.0.0.0:8080 \
-    TS_MANAGEMENT_ADDRESS=http://0.0.0.0:8081 \
+    TS_MANAGEMENT_ADDRESS=http://127.0.0.1:8081 \
     TS_METRICS_ADDRESS=http://0.0.0.0:8082 \
     TS_GRPC_INFERENCE_ADDRESS=0.0.0.0 \
-    TS_GRPC_MANAGEMENT_ADDRESS=0.0.0.0 \
+    TS_GRPC_MANAGEMENT_ADDRESS=127.0.0.1 \
     LOG_LOCATION=/srv/attnserve/logs \
     METRICS_LOCATION=/srv/attnserve/logs \
     PYTHONPATH=/srv/attnserve
 
-# REST inference, management, metrics, gRPC inference, gRPC management.
-EXPOSE 8080 8081 8082 7070 7071
-USER attnserve
+# REST inference, metrics, gRPC inference (management listens on loopback only).
+EXPOSE 8080 8082 7070
+# Numeric, so Kubernetes can verify runAsNonRoot.
+USER 10001
 # TorchServe writes key_file.json (the tokens) into its working directory: a volume clients can mount.
 WORKDIR /srv/attnserve/keys
 CMD ["torchserve", "--foreground", "--ncs", "--ts-config", "/srv/attnserve/var/config.properties", \

@@ -18,7 +18,7 @@ from deploy.launch import ROOT
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 INFERENCE_PORTS = {"8080", "7070"}  # REST and gRPC inference: the only TorchServe ports published
-INTERNAL_PORTS = {"8081", "8082", "7071"}  # management, metrics (no token), gRPC management
+INTERNAL_PORTS = {"8082"}  # metrics (no token), for Prometheus on the compose network; management is loopback-only
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +74,11 @@ def test_dockerfile_builds_the_served_image() -> None:
     for source in ("requirements.txt", "attnserve/", "handlers/", "deploy/", "model_store/sentiment.mar"):
         assert re.search(rf"^COPY {re.escape(source)} ", text, re.MULTILINE), source
     assert "enable_envvars_config=true" in text
-    for key in ("INFERENCE", "MANAGEMENT", "METRICS"):
+    for key in ("INFERENCE", "METRICS"):  # management: loopback only (test_management_plane.py)
         assert re.search(rf"TS_{key}_ADDRESS=http://0\.0\.0\.0:", text), key
-    assert re.search(r"^EXPOSE 8080 8081 8082 7070 7071$", text, re.MULTILINE)
+    assert re.search(r"^EXPOSE 8080 8082 7070$", text, re.MULTILINE)
     assert re.search(r'^CMD \["torchserve", "--foreground"', text, re.MULTILINE)
-    assert re.search(r"^USER attnserve$", text, re.MULTILINE)
+    assert re.search(r"^USER 10001$", text, re.MULTILINE)
 
 
 def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
