@@ -37,12 +37,15 @@ def expires_at(entry: dict) -> datetime:
     return datetime.fromisoformat(entry["expiration time"].split(".")[0]).replace(tzinfo=UTC)
 
 
-def check(key_file: Path, inference_url: str, management_url: str, now: datetime) -> str | None:
-    """``None`` when healthy, else what is wrong."""
+def check(
+    key_file: Path, inference_url: str, management_url: str, now: datetime, rotate_before: timedelta = ROTATE_BEFORE
+) -> str | None:
+    """``None`` when healthy, else what is wrong; the inference key is renewed first when it expires
+    within ``rotate_before``."""
     if not key_file.exists():
         return f"{key_file} not written yet (TorchServe still starting)"
     keys = json.loads(key_file.read_text())
-    if expires_at(keys["inference"]) - now < ROTATE_BEFORE:
+    if expires_at(keys["inference"]) - now < rotate_before:
         status, body = call(f"{management_url}/token?type=inference", keys["API"]["key"], "POST")
         if status != 200:
             return f"inference key rotation refused: HTTP {status} {body}"

@@ -9,9 +9,11 @@ can run beside a `make run` server without either touching the other.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -133,7 +135,10 @@ class TorchServe:
         config.write_text(Template(TEMPLATE.read_text()).substitute(values))
         return config
 
-    def start(self, timeout: float = 240) -> None:
+    def start(self, timeout: float = 240, keep_keys: bool = False) -> None:
+        """Start TorchServe and wait until every model answers; ``keep_keys`` also starts the loop that
+        renews the inference key before it expires (deploy/keeper.py), for a server meant to run for
+        hours (`make run`)."""
         require_java()
         missing = [m for m in self.models if not (self.model_store / m.split("=")[-1]).exists()]
         if missing:
@@ -160,6 +165,29 @@ class TorchServe:
         except LaunchError:
             self.stop()  # never leave a half-started server behind
             raise
+        if keep_keys:
+            self.start_keeper()
+
+    @property
+    def keeper_pid_file(self) -> Path:
+        return self.workdir / "keeper.pid"
+
+    def start_keeper(self, every: float = 60.0, rotate_before: float | None = None) -> subprocess.Popen:
+        """The key keeper, detached from this process (it outlives `make run`); it exits when the server stops."""
+        command = [sys.executable, "-m", "deploy.keeper", "--key-file", str(self.key_file)]
+        command += ["--inference-url", self.inference_url, "--management-url", self.management_url]
+        command += ["--every", str(every)] + (["--rotate-before", str(rotate_before)] if rotate_before else [])
+        with (self.workdir / "keeper.log").open("ab") as log:
+            keeper = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+        self.keeper_pid_file.write_text(str(keeper.pid))
+        return keeper
+
+    def stop_keeper(self) -> None:
+        if not self.keeper_pid_file.exists():
+            return
+        with contextlib.suppress(ProcessLookupError, ValueError):  # gone: it exits once the server has stopped
+            os.kill(int(self.keeper_pid_file.read_text()), signal.SIGTERM)
+        self.keeper_pid_file.unlink(missing_ok=True)
 
     def wait_ready(self, timeout: float) -> None:
         """Ready means: the key file exists and every model has a worker that answers ping."""
@@ -199,6 +227,7 @@ class TorchServe:
         """Stop this instance (found by its pid file under our TMPDIR) and wait until it is gone."""
         if not self.workdir.exists():
             return
+        self.stop_keeper()
         subprocess.run(
             [str(self.bin), "--stop", "--foreground"],
             cwd=self.workdir,
@@ -216,7 +245,8 @@ class TorchServe:
         return "\n".join(
             [
                 f"TorchServe is up: REST {self.inference_url}, gRPC {self.grpc_target}, metrics {self.metrics_url}",
-                f'Inference token: the "inference" key in {self.key_file} (new at every start)',
+                f'Inference token: the "inference" key in {self.key_file} (new at every start, renewed before '
+                "it expires while the server runs)",
                 "Try it:",
                 f"  TOKEN=$(python3 -c \"import json;print(json.load(open('{self.key_file}'))['inference']['key'])\")",
                 f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
@@ -238,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "preflight":
             require_java()
         elif args.action == "start":
-            server.start()
+            server.start(keep_keys=True)
             print(server.usage())
         else:
             server.stop()

@@ -290,8 +290,12 @@ class Settings:
 
     def after_failure(self, error: AttnserveClientError, attempt: int) -> float:
         """Seconds to wait before retrying, or raise: only an unavailable server is retried, never a
-        request the server judged (4xx, bad input, auth), never a timeout."""
+        request the server judged (4xx, bad input, auth), never a timeout; except an auth refusal of
+        a key the key file has since replaced, which is retried at once with the new key."""
         if isinstance(error, AuthError) and error.status is not None:
+            if self.tokens.renewed():  # refused the key the server has just replaced: once more, with the new one
+                log.warning("the server refused %s, which has just been renewed; retrying", self.tokens.describe())
+                return 0.0
             raise self.tokens.refused(error) from None
         if not isinstance(error, ServerUnavailableError) or attempt >= self.retries:
             raise error

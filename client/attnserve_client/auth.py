@@ -1,8 +1,9 @@
 """Where the inference token comes from: an argument, ``ATTNSERVE_TOKEN``, or TorchServe's key file.
 
 TorchServe writes fresh keys to ``key_file.json`` (in its working directory) at every start and they
-expire after 60 minutes, so a key file is re-read before every attempt: a client pointed at the file
-keeps working across a server restart. While the server is down the file is gone; the last key read
+expire after 60 minutes unless renewed, so a key file is re-read before every attempt: a client pointed
+at the file keeps working across a server restart and a key renewal (a request refused with a key the
+file no longer holds is sent once more with the new one). While the server is down the file is gone; the last key read
 is used meanwhile (the call fails to connect and is retried anyway).
 """
 
@@ -46,6 +47,16 @@ class TokenSource:
             if self._last_read is None:
                 raise
         return self._last_read
+
+    def renewed(self) -> bool:
+        """Whether the key file now holds another key than the one last sent: the server renewed it in
+        between (deploy/keeper.py, the container's health check), so one more try can succeed."""
+        if self._token or not self._key_file or self._last_read is None:
+            return False
+        try:
+            return read_inference_key(self._key_file) != self._last_read
+        except AuthError:
+            return False
 
     def refused(self, error: AuthError) -> AuthError:
         """The server's refusal, plus what the caller can do about it."""

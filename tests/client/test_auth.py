@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from attnserve_client import AuthError
+from attnserve_client._core import Settings
 from attnserve_client.auth import TokenSource, read_inference_key
 
 
@@ -67,3 +68,18 @@ def test_unusable_key_files_are_clear_auth_errors(tmp_path: Path, content: str |
         read_inference_key(path)
     with pytest.raises(AuthError, match=message):
         TokenSource(key_file=path).bearer()
+
+
+def test_a_refused_key_that_the_file_has_since_replaced_is_retried_once_with_the_new_one(tmp_path: Path) -> None:
+    path = key_file(tmp_path / "key_file.json", "old")
+    settings = Settings(model="m", timeout=1.0, retries=0, tokens=TokenSource(key_file=path))
+    refused = AuthError("Token Authorization failed", status="400")
+    assert settings.tokens.bearer() == "old"
+    with pytest.raises(AuthError, match="refused"):  # the file still holds the refused key: no retry
+        settings.after_failure(refused, 0)
+    key_file(path, "renewed")  # the keeper renewed it between our read and the server's check
+    assert settings.after_failure(refused, 0) == 0.0
+    assert settings.tokens.bearer() == "renewed"
+    with pytest.raises(AuthError, match="refused"):  # refused again with the new key: that is final
+        settings.after_failure(refused, 1)
+    assert TokenSource("given").renewed() is False  # a given token is never swapped
