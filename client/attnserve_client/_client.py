@@ -18,6 +18,8 @@ from typing import ClassVar, Literal, Self, TypeVar
 
 from attnserve_client._core import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
     Call,
     Options,
     Settings,
@@ -46,8 +48,10 @@ class _Shell:
 
     ``url`` is the REST inference address, ``grpc_target`` the gRPC inference ``host:port``;
     ``transport`` picks which one is used. ``token``/``key_file`` (else ``ATTNSERVE_TOKEN`` /
-    ``ATTNSERVE_KEY_FILE``): see ``attnserve_client.auth``. ``timeout`` is per attempt, in seconds;
-    ``retries`` is how many times an unreachable or overloaded server is retried.
+    ``ATTNSERVE_KEY_FILE``): see ``attnserve_client.auth``. ``timeout`` is per attempt, in seconds,
+    above the server's own (``responseTimeout``, 120 s for the text models), so the server's verdict
+    arrives first; ``retries`` is how many times an unreachable, overloaded or restarting server is
+    retried: the default's backoff waits 16 to 32 s in all, longer than a worker restart.
     """
 
     _transports: ClassVar[dict[str, type]]
@@ -61,8 +65,8 @@ class _Shell:
         model: str = "sentiment",
         token: str | None = None,
         key_file: str | os.PathLike | None = None,
-        timeout: float = 60.0,
-        retries: int = 3,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
     ) -> None:
         if transport not in self._transports:
             raise ValueError(f"transport must be 'rest' or 'grpc', got {transport!r}")

@@ -46,6 +46,8 @@ PREDICTIONS_PATH = f"/{_PREDICTIONS.containing_service.full_name}/{_PREDICTIONS.
 DEFAULT_CONCURRENCY = 8
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 8.0
+DEFAULT_RETRIES = 8  # 0.25 + 0.5 + ... + 8 + 8 + 8 s, halved at worst by jitter: 16-32 s, past a worker restart
+DEFAULT_TIMEOUT_S = 150.0  # per attempt: above the server's responseTimeout (120 s), so its answer comes first
 
 Target = int | str | None
 Options = Mapping[str, Mapping[str, int]]

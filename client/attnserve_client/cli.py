@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from attnserve_client._client import DEFAULT_GRPC_TARGET, DEFAULT_URL, Client
+from attnserve_client._core import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
 from attnserve_client.errors import AttnserveClientError
 from attnserve_client.explanation import Explanation
 from attnserve_client.views.terminal import use_color
@@ -37,8 +38,12 @@ def _connection_options() -> argparse.ArgumentParser:
     auth = common.add_mutually_exclusive_group()
     auth.add_argument("--token", help="inference token")
     auth.add_argument("--key-file", type=Path, help="TorchServe key_file.json to read the inference key from")
-    common.add_argument("--timeout", type=float, default=60.0, help="seconds per attempt (default: 60)")
-    common.add_argument("--retries", type=int, default=3, help="retries when the server is unavailable")
+    common.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help=f"seconds per attempt (default: {DEFAULT_TIMEOUT_S:g})"
+    )
+    common.add_argument(
+        "--retries", type=int, default=DEFAULT_RETRIES, help="retries while the server is unavailable or restarting"
+    )
     return common
 
 

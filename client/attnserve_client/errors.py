@@ -72,8 +72,14 @@ HTTP_STATUS: dict[int, type[AttnserveClientError]] = {
     403: AuthError,
     404: ModelNotFoundError,
     413: BadInputError,  # body above TorchServe's max_request_size
+    502: ServerUnavailableError,  # a proxy or gateway in front found no healthy server
     503: ServerUnavailableError,
+    504: ServerUnavailableError,
 }
+# TorchServe's own messages that say more than their status: a worker that died mid-batch (500) is
+# restarted, so the request is worth sending again; a handler that raised (503) would fail again.
+RESTARTING = "Worker died."
+FAILED_HANDLER = "Prediction failed"
 
 # gRPC: status code name -> class.
 GRPC_STATUS: dict[str, type[AttnserveClientError]] = {
@@ -107,6 +113,10 @@ def from_http(status_code: int, body: bytes) -> AttnserveClientError:
         message = str(payload["message"])
         if payload.get("type") == "InvalidKeyException":
             return AuthError(message, status=status)
+    if RESTARTING in message:
+        return ServerUnavailableError(message, status=status)
+    if FAILED_HANDLER in message:
+        return ServerError(message, status=status)
     fallback = BadInputError if 400 <= status_code < 500 else ServerError
     return HTTP_STATUS.get(status_code, fallback)(message, status=status)
 
@@ -115,4 +125,6 @@ def from_grpc(code_name: str, details: str) -> AttnserveClientError:
     """A failed gRPC call; TorchServe reports an unknown model as INTERNAL "Model not found"."""
     if code_name == "INTERNAL" and "Model not found" in details:
         return ModelNotFoundError(details, status=code_name)
+    if RESTARTING in details:
+        return ServerUnavailableError(details, status=code_name)
     return GRPC_STATUS.get(code_name, ServerError)(details or code_name, status=code_name)
