@@ -50,6 +50,9 @@ from handlers.statuses import http_status
 
 log = logging.getLogger(__name__)
 
+# TorchServe's max_response_size (deploy/config.properties; a test keeps them equal): an answer above it
+# kills the worker and fails its whole batch, so a longer one is refused here, for its own request only.
+MAX_RESPONSE_BYTES = 6_553_500
 BODY_KEYS = ("body", "data")  # REST puts the body under "body"; a gRPC input map under its own keys
 KIND = "kind"  # the JSON key that names a request's kind
 EXPLAIN, GLOBAL = "explain", "global_concepts"
@@ -74,6 +77,7 @@ class ExplainHandler:
         self.explainer: Explainer | None = None
         self.metrics: HandlerMetrics | None = None
         self.modality = "text"
+        self.max_response_bytes = MAX_RESPONSE_BYTES
         self.initialized = False
 
     def initialize(self, context) -> None:
@@ -86,6 +90,7 @@ class ExplainHandler:
         version = str(json.loads((model_dir / "model_card.json").read_text())["version"])
         self.explainer = load_explainer(model_dir, settings, ModelInfo(context.model_name, version), device)
         self.modality = settings.get("modality", "text")
+        self.max_response_bytes = int(settings.get("max_response_bytes", MAX_RESPONSE_BYTES))
         # A TorchServe worker always passes its metrics cache; an in-process test may pass none.
         self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None
         self.initialized = True
@@ -115,11 +120,21 @@ class ExplainHandler:
             return EXPLAIN, _incident("routing", index), None, EXPLAIN_PROTO if INPUT_KEY in row else JSON
 
     def _encoded(self, index: int, outcome: dict | AttnserveError, encoding: str, context) -> str | bytes:
-        """``_encode``, where an answer that cannot be encoded becomes this request's own 500."""
+        """``_encode``, where an answer that cannot be encoded becomes this request's own 500, and one
+        above the server's response limit this request's own 400."""
         try:
-            return self._encode(index, outcome, encoding, context)
+            encoded = self._encode(index, outcome, encoding, context)
         except Exception:
             return self._encode(index, _incident("encoding the answer to", index), encoding, context)
+        size = len(encoded.encode() if isinstance(encoded, str) else encoded)
+        if size <= self.max_response_bytes:
+            return encoded
+        too_large = InvalidInput(
+            f"the answer would be {size} bytes, over this server's limit of {self.max_response_bytes}: "
+            "send a shorter input or ask for fewer methods",
+            "body",
+        )
+        return self._encode(index, too_large, encoding, context)
 
     def _route(self, index: int, row: dict, context) -> tuple[str, object, str | None, str]:
         """(kind, body or the error it already is, content type, answer encoding) of one request."""

@@ -9,6 +9,10 @@ import base64
 
 import pytest
 
+from deploy.launch import ROOT
+from handlers.explain_handler import MAX_RESPONSE_BYTES
+from tests.deploy.conftest import parse_properties
+from tests.handlers.conftest import started
 from tests.handlers.test_explain_handler import run_batch
 
 JSON = "application/json"
@@ -61,3 +65,17 @@ def test_a_bug_while_reading_one_request_is_its_own_500(handler_and_context, mon
     (status, answer, _), (mate_status, _, _) = run_batch(handler_and_context, [("body", {"text": "boom"}, JSON), VALID])
     assert status == 500 and "incident" in answer["error"]["message"] and answer["error"]["code"] == "INTERNAL"
     assert mate_status == 200
+
+
+def test_an_answer_over_the_response_limit_is_its_own_400_not_a_dead_worker(model_dir) -> None:
+    """TorchServe kills the worker (and fails the batch) for an answer above max_response_size."""
+    small = started("sentiment", model_dir, {"max_length": 64, "max_response_bytes": 6000})
+    long = ("body", {"text": " ".join(["word"] * 60), "methods": ["shapley_cls", "gae", "rollout"]}, JSON)
+    (status, answer, _), (mate_status, _, _) = run_batch(small, [long, VALID])
+    assert status == 400 and answer["error"]["field"] == "body" and "limit of 6000" in answer["error"]["message"]
+    assert mate_status == 200
+
+
+def test_the_handler_knows_the_servers_response_limit() -> None:
+    for config in (ROOT / "deploy" / "config.properties", ROOT / "deploy" / "kserve" / "config.properties"):
+        assert int(parse_properties(config.read_text())["max_response_size"]) == MAX_RESPONSE_BYTES, config
