@@ -76,7 +76,6 @@ class ExplainHandler:
     def __init__(self) -> None:
         self.explainer: Explainer | None = None
         self.metrics: HandlerMetrics | None = None
-        self.modality = "text"
         self.max_response_bytes = MAX_RESPONSE_BYTES
         self.initialized = False
 
@@ -89,12 +88,16 @@ class ExplainHandler:
         device = select_device(properties.get("gpu_id"))
         version = str(json.loads((model_dir / "model_card.json").read_text())["version"])
         self.explainer = load_explainer(model_dir, settings, ModelInfo(context.model_name, version), device)
-        self.modality = settings.get("modality", "text")
         self.max_response_bytes = int(settings.get("max_response_bytes", MAX_RESPONSE_BYTES))
         # A TorchServe worker always passes its metrics cache; an in-process test may pass none.
         self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None
         self.initialized = True
         log.info("loaded %s (%s) v%s on %s", context.model_name, self.modality, version, device)
+
+    @property
+    def modality(self) -> str:
+        """The served model's modality ("text" or "image"): its explainer's, as the bundle set it."""
+        return self.explainer.modality
 
     def handle(self, data: list[dict], context) -> list[str | bytes]:
         routed = [self._routed(i, row, context) for i, row in enumerate(data)]
@@ -193,17 +196,19 @@ class ExplainHandler:
 
 
 def _kind(body: object, content_type: str | None) -> tuple[str, object]:
-    """The kind a REST (or gRPC ``data``) body names, and the body the engine gets: a JSON object with
-    ``"kind"`` loses that key; anything else (text, image bytes, JSON without ``kind``) is an explain
-    body, passed on as it came."""
+    """The kind a REST (or gRPC ``data``) body names, and the body the engine gets: a JSON object, decoded
+    here once (without its ``"kind"``); anything else (text, image bytes, JSON that is no object or does
+    not decode) is an explain body, passed on as it came, for the engine to read or refuse."""
     decoded = body
     if isinstance(body, bytes | bytearray) and _looks_like_json(bytes(body), content_type):
         try:
             decoded = json.loads(bytes(body))
         except (ValueError, RecursionError):  # the engine's parser reports it, naming the body
             return EXPLAIN, body
-    if not isinstance(decoded, dict) or KIND not in decoded:
+    if not isinstance(decoded, dict):
         return EXPLAIN, body
+    if KIND not in decoded:
+        return EXPLAIN, decoded
     kind = decoded[KIND]
     rest = {key: value for key, value in decoded.items() if key != KIND}
     if kind not in KINDS:
