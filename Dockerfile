@@ -22,13 +22,13 @@ COPY model_store/sentiment.mar model_store/
 # The server config is rendered by the launcher `make run` uses, so the image serves the same settings.
 # Only the container may then override them from TS_* variables (enable_envvars_config), which is how
 # its inference and metrics listeners bind 0.0.0.0 below; the repo's default stays 127.0.0.1.
-RUN mkdir -p var keys logs \
+RUN mkdir -p var keys client-key logs \
     && python -c "from pathlib import Path; from deploy.launch import TorchServe; \
 TorchServe(Path('var'), ['sentiment=sentiment.mar']).render_config()" \
     && printf '\n# Container only: TS_* environment variables override the settings above.\nenable_envvars_config=true\n' \
     >> var/config.properties \
     && useradd --system --uid 10001 --user-group --home-dir /srv/attnserve attnserve \
-    && chown -R attnserve /srv/attnserve/keys /srv/attnserve/logs
+    && chown -R attnserve /srv/attnserve/keys /srv/attnserve/client-key /srv/attnserve/logs
 
 # Management (REST and gRPC) stays on the container's loopback in every deployment: the one caller that
 # needs it, the health check rotating the inference key, runs inside the container.
@@ -46,7 +46,8 @@ ENV TS_INFERENCE_ADDRESS=http://0.0.0.0:8080 \
 EXPOSE 8080 8082 7070
 # Numeric, so Kubernetes can verify runAsNonRoot.
 USER 10001
-# TorchServe writes key_file.json (the tokens) into its working directory: a volume clients can mount.
+# TorchServe writes key_file.json (all its keys) into its working directory, which no client mounts; the
+# health check publishes the inference key alone to client-key/key_file.json, a volume clients can mount.
 WORKDIR /srv/attnserve/keys
 CMD ["torchserve", "--foreground", "--ncs", "--ts-config", "/srv/attnserve/var/config.properties", \
     "--model-store", "/srv/attnserve/model_store"]

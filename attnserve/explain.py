@@ -15,21 +15,25 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from torch import Tensor, nn
 
 from attnserve.capture import Capture, capture
-from attnserve.concepts.bank import CavBank
+from attnserve.concepts.bank import FILE_NAME as CAVS_FILE
+from attnserve.concepts.bank import CavBank, load_cavs
 from attnserve.concepts.online import BatchConcepts
 from attnserve.errors import AttnserveError, InvalidInput
 from attnserve.methods import OPTION_DEFAULTS, REGISTRY
+from attnserve.methods.amortized import find_amortizer
 from attnserve.methods.registry import AMORTIZER, ATTRIBUTIONS, BANK, CONCEPTS, Context, Options
 from attnserve.request import ExplainRequest, parse_options
 
 log = logging.getLogger(__name__)
 
 Outcome = dict | AttnserveError
+DEFAULT_METHODS = ("gae",)  # a bundle that names none: relevance accumulation, one backward pass, faithful
 DEFAULT_MAX_FORWARD_PASSES = 2000  # per request, over all the methods it runs that cost extra passes
 # Why a model without a resource refuses the methods that require it (a 400 on the method's name).
 MISSING = {
@@ -37,6 +41,13 @@ MISSING = {
     BANK: "this model has no concept vectors (CAVs), so it cannot run {name}",
 }
 Item = TypeVar("Item")  # one request's encoded input (EncodedText, DecodedImage)
+
+
+class Busy(AttnserveError):
+    """This request's perturbation work does not fit in what its batch has left (the batch must finish
+    inside TorchServe's worker timeout): it is refused unrun, and sending it again is the remedy."""
+
+    code = "UNAVAILABLE"
 
 
 @dataclass
@@ -71,7 +82,10 @@ class Explainer(ABC, Generic[Item]):
 
     ``method_options`` overrides ``OPTION_DEFAULTS`` for requests that leave an option out, and
     ``max_forward_passes`` bounds what one request's methods may cost beyond the shared pass (each
-    record's ``cost``); beyond it the request gets a 400 naming the option to lower. ``bank``: the
+    record's ``cost``); beyond it the request gets a 400 naming the option to lower.
+    ``max_batch_forward_passes`` (by default the same number) bounds a whole batch: a request whose
+    cost would pass what its batch has left gets a 503 to send it again (``Busy``), so that no batch can
+    outrun the worker's timeout, whichever requests it holds. ``bank``: the
     model's CAVs; ``amortizer``: its learned explainer. A method this modality cannot run, or whose
     required resource the model lacks, is refused with the reason (``refused``).
     """
@@ -87,6 +101,7 @@ class Explainer(ABC, Generic[Item]):
         max_forward_passes: int | None = None,
         bank: CavBank | None = None,
         amortizer: nn.Module | None = None,
+        max_batch_forward_passes: int | None = None,
     ) -> None:
         self.model = model.eval().requires_grad_(False)
         self.info = info
@@ -113,6 +128,28 @@ class Explainer(ABC, Generic[Item]):
         self.max_forward_passes = DEFAULT_MAX_FORWARD_PASSES if max_forward_passes is None else max_forward_passes
         if not isinstance(self.max_forward_passes, int) or self.max_forward_passes < 1:
             raise ValueError(f"max_forward_passes must be a positive integer, got {max_forward_passes!r}")
+        self.max_batch_forward_passes = max_batch_forward_passes or self.max_forward_passes
+        if (
+            not isinstance(self.max_batch_forward_passes, int)
+            or self.max_batch_forward_passes < self.max_forward_passes
+        ):
+            raise ValueError(
+                f"max_batch_forward_passes must be an integer of at least max_forward_passes "
+                f"({self.max_forward_passes}), got {max_batch_forward_passes!r}"
+            )
+
+    @classmethod
+    @abstractmethod
+    def load(cls, model_dir: Path, settings: Mapping[str, Any], info: ModelInfo, device: str) -> Explainer:
+        """The checkpoint in ``model_dir`` with eager attention (sdpa returns no attention maps) on
+        ``device``, behind this modality's explainer; ``settings``: the bundle's ``handler:`` section."""
+
+    @staticmethod
+    def resources(model_dir: Path, model: nn.Module) -> dict[str, Any]:
+        """What a model directory may ship beside its checkpoint: ``cavs.pt`` (the concept vectors) and
+        ``amortized.pt`` (the learned explainer, checked against ``model``); None where it ships none."""
+        bank = load_cavs(model_dir / CAVS_FILE) if (model_dir / CAVS_FILE).is_file() else None
+        return {"bank": bank, "amortizer": find_amortizer(model_dir, model)}
 
     @abstractmethod
     def parse(self, body: object, content_type: str | None) -> Any:
@@ -151,6 +188,7 @@ class Explainer(ABC, Generic[Item]):
         start = time.perf_counter()
         report = BatchReport(outcomes=[None] * len(bodies), requests=[None] * len(bodies))
         accepted: list[tuple[int, Any, Item]] = []
+        spent = 0  # the accepted requests' extra forward passes
         for slot, (body, content_type) in enumerate(bodies):
             if isinstance(body, AttnserveError):
                 report.outcomes[slot] = body
@@ -158,7 +196,14 @@ class Explainer(ABC, Generic[Item]):
             try:
                 request = self.parse(body, content_type)
                 item = self.encode(request)
-                request = self._resolve_options(request, self.players(item))
+                request, cost = self._resolve_options(request, self.players(item))
+                if cost and spent + cost > self.max_batch_forward_passes:
+                    raise Busy(
+                        f"this request's methods cost {cost} forward passes and its batch has "
+                        f"{self.max_batch_forward_passes - spent} of its {self.max_batch_forward_passes} left "
+                        "(a batch must finish inside the worker's timeout); send it again (the SDK does)"
+                    )
+                spent += cost
                 accepted.append((slot, request, item))
                 report.requests[slot] = request
             except AttnserveError as error:
@@ -179,15 +224,16 @@ class Explainer(ABC, Generic[Item]):
                     report.outcomes[slot] = AttnserveError("internal error while explaining; see server log")
         return report
 
-    def _resolve_options(self, request: Any, n: int) -> Any:
-        """The request with every option of the methods it runs filled in, within the budget."""
+    def _resolve_options(self, request: Any, n: int) -> tuple[Any, int]:
+        """The request with every option of the methods it runs filled in, and its cost in extra forward
+        passes, within the per-request budget."""
         options = {
             name: {**self.option_defaults[name], **request.options.get(name, {})}
             for name in request.methods
             if name in OPTION_DEFAULTS
         }
-        check_budget(request.methods, options, n, self.max_forward_passes)
-        return replace(request, options=options)
+        cost = check_budget(request.methods, options, n, self.max_forward_passes)
+        return replace(request, options=options), cost
 
     def _run(self, accepted: list[tuple[int, Any, Item]], report: BatchReport) -> None:
         requests = [request for _, request, _ in accepted]
@@ -252,12 +298,12 @@ class Explainer(ABC, Generic[Item]):
         }
 
 
-def check_budget(methods: Sequence[str], options: Options, n: int, limit: int) -> None:
-    """A 400 naming the dearest method's option when the extra forward passes of a request's methods
-    (each record's ``cost`` on n players) would exceed ``limit``."""
+def check_budget(methods: Sequence[str], options: Options, n: int, limit: int) -> int:
+    """The extra forward passes of a request's methods (each record's ``cost`` on n players); a 400
+    naming the dearest method's option when they would exceed ``limit``."""
     costs = {name: REGISTRY[name].cost(options.get(name, {}), n) for name in methods if REGISTRY[name].cost}
     if sum(costs.values()) <= limit:
-        return
+        return sum(costs.values())
     dearest = max(costs, key=costs.__getitem__)
     spent = ", ".join(f"{name} {cost}" for name, cost in costs.items())
     told = (

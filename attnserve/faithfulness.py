@@ -1,4 +1,4 @@
-"""Faithfulness of one ranking of one input's players, scored on its masking game (``attnserve.games``):
+"""Faithfulness of one ranking of one input's players, scored on its masking game (``attnserve.game.Game``):
 the harness ranks every method with it and the archive build validates its learned explainer with it,
 so both measure by one definition.
 
@@ -26,8 +26,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from attnserve.games import PatchRow
-from attnserve.probe import Row
+from attnserve.game import Game
+from attnserve.text.game import TextGame
 
 PAPER_BINS = (0, 10, 20, 50)
 AOPC_BINS = (1, 5, 10, 20, 50)
@@ -39,7 +39,7 @@ def top(scores: Tensor, percent: int) -> Tensor:
     return torch.topk(scores, k).indices
 
 
-def faithfulness(row: Row | PatchRow, scores: Tensor) -> dict[str, float]:
+def faithfulness(row: Game, scores: Tensor) -> dict[str, float]:
     """scores: [n], one per player of ``row`` -> the masking metrics from one batched forward pass, and
     ``comp_del`` from a second one where the row is text."""
     bins = (*PAPER_BINS, *AOPC_BINS)
@@ -60,18 +60,18 @@ def faithfulness(row: Row | PatchRow, scores: Tensor) -> dict[str, float]:
         "aopc_comp": float(comp_drop[aopc].sum()) / (len(AOPC_BINS) + 1),
         "aopc_suff": float(suff_drop[aopc].sum()) / (len(AOPC_BINS) + 1),
     }
-    if isinstance(row, Row):
+    if isinstance(row, TextGame):
         metrics["comp_del"] = deletion_comprehensiveness(row, scores)
     return metrics
 
 
-def deletion_comprehensiveness(row: Row, scores: Tensor) -> float:
+def deletion_comprehensiveness(row: TextGame, scores: Tensor) -> float:
     """Σ_k [p(x) − p(x with its top k deleted)] / (|K|+1) over PAPER_BINS (higher is better)."""
     probabilities = deleted_probabilities(row, scores, PAPER_BINS)
     return float((probabilities[0] - probabilities[1:]).sum()) / (len(PAPER_BINS) + 1)
 
 
-def deleted_probabilities(row: Row, scores: Tensor, bins: tuple[int, ...]) -> Tensor:
+def deleted_probabilities(row: TextGame, scores: Tensor, bins: tuple[int, ...]) -> Tensor:
     """[1 + len(bins)] target probabilities (float64, CPU): the full text, then the text with each bin's
     top-ranked players deleted. The shortened sequences are right-padded into one batch; a padded
     position is unseen behind its zero attention mask, so each row scores as it would alone."""

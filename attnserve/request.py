@@ -54,7 +54,7 @@ def parse_request(
     if not isinstance(body, Mapping):
         raise InvalidInput(f"body must be a JSON object or plain text, got JSON {type(body).__name__}", "body")
     check_fields(body, FIELDS, "text")
-    text = _text(body["text"])
+    text = checked_text(body["text"])
     return ExplainRequest(text=text, **parse_settings(body, labels, default_methods, concepts, refused))
 
 
@@ -68,10 +68,17 @@ def shown(value: object) -> str:
     return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
+def field_name(key: object) -> str:
+    """A client's key as an error's ``field`` names it (``options.<key>``): cut to ``SHOWN`` characters
+    like every other echo, since a key can be a megabyte long."""
+    text = str(key)
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+
+
 def check_fields(body: Mapping, fields: Sequence[str], required: str) -> None:
     unknown = [key for key in body if key not in fields]
     if unknown:
-        field = str(unknown[0])[:SHOWN]
+        field = field_name(unknown[0])
         raise InvalidInput(f"unknown field {shown(unknown[0])}; accepted fields: {', '.join(fields)}", field)
     if required not in body:
         raise InvalidInput(f"missing required field {required!r}", required)
@@ -120,15 +127,17 @@ def parse_json(text: str | bytes) -> object:
         raise InvalidInput(f"body is not valid JSON: {str(error)[:200]}", "body") from None
 
 
-def _text(value: object) -> str:
+def checked_text(value: object, field: str = "text") -> str:
+    """A client's text: a non-blank string of Unicode text (no unpaired surrogates, which the tokenizer
+    cannot read); else a 400 on ``field``."""
     if not isinstance(value, str):
-        raise InvalidInput(f"'text' must be a string, got {type(value).__name__}", "text")
+        raise InvalidInput(f"'{field}' must be a string, got {type(value).__name__}", field)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput("'text' holds unpaired surrogates, which are not Unicode text", "text") from None
+        raise InvalidInput(f"'{field}' holds unpaired surrogates, which are not Unicode text", field) from None
     if not value.strip():
-        raise InvalidInput("'text' is empty", "text")
+        raise InvalidInput(f"'{field}' is empty", field)
     return value
 
 
@@ -170,7 +179,7 @@ def parse_options(value: object, field: str, methods: Sequence[str]) -> dict[str
         raise InvalidInput(f"'{field}' must be an object of method name -> options", field)
     parsed = {}
     for method, chosen in value.items():
-        where = f"{field}.{method}"
+        where = f"{field}.{field_name(method)}"
         _method(method, where)
         if not REGISTRY[method].options:
             raise InvalidInput(f"{method} takes no options; these do: {', '.join(OPTION_DEFAULTS)}", where)
@@ -178,7 +187,9 @@ def parse_options(value: object, field: str, methods: Sequence[str]) -> dict[str
             raise InvalidInput(f"options given for {method}, which this request does not run", where)
         if not isinstance(chosen, Mapping):
             raise InvalidInput(f"'{where}' must be an object of option -> value", where)
-        parsed[method] = {name: _option(method, name, number, f"{where}.{name}") for name, number in chosen.items()}
+        parsed[method] = {
+            name: _option(method, name, number, f"{where}.{field_name(name)}") for name, number in chosen.items()
+        }
     return parsed
 
 

@@ -7,13 +7,19 @@ once the current one expires within ``ROTATE_BEFORE``, then pings. TorchServe re
 when it makes a key, so clients that re-read that file before each call (the SDK with
 ``ATTNSERVE_KEY_FILE``) keep working across rotations and restarts.
 
-Run inside the container: ``python -m deploy.healthcheck``; exit status 0 means healthy.
+key_file.json also holds the management key and the API key, which never expires and makes new keys:
+clients must never see it. With ``--client-key-file`` each check also writes the inference key alone,
+in the same format, to that path (the volume clients mount), replacing it atomically when it changes.
+
+Run inside the container: ``python -m deploy.healthcheck [--client-key-file PATH]``; exit status 0
+means healthy.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -38,10 +44,15 @@ def expires_at(entry: dict) -> datetime:
 
 
 def check(
-    key_file: Path, inference_url: str, management_url: str, now: datetime, rotate_before: timedelta = ROTATE_BEFORE
+    key_file: Path,
+    inference_url: str,
+    management_url: str,
+    now: datetime,
+    rotate_before: timedelta = ROTATE_BEFORE,
+    client_key_file: Path | None = None,
 ) -> str | None:
     """``None`` when healthy, else what is wrong; the inference key is renewed first when it expires
-    within ``rotate_before``."""
+    within ``rotate_before``, then published to ``client_key_file`` when one is given."""
     if not key_file.exists():
         return f"{key_file} not written yet (TorchServe still starting)"
     keys = json.loads(key_file.read_text())
@@ -50,8 +61,22 @@ def check(
         if status != 200:
             return f"inference key rotation refused: HTTP {status} {body}"
         keys = json.loads(key_file.read_text())
+    if client_key_file is not None:
+        publish(keys, client_key_file)
     status, body = call(f"{inference_url}/ping", keys["inference"]["key"])
     return None if status == 200 and "Healthy" in body else f"ping: HTTP {status} {body}"
+
+
+def publish(keys: dict, client_key_file: Path) -> None:
+    """Write ``{"inference": ...}`` alone to ``client_key_file`` (world-readable: it is what clients are
+    meant to read), through a rename so that a client never reads half a file; unchanged, it is left."""
+    text = json.dumps({"inference": keys["inference"]}, indent=2) + "\n"
+    if client_key_file.is_file() and client_key_file.read_text() == text:
+        return
+    partial = client_key_file.with_name(f".{client_key_file.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.chmod(0o644)
+    os.replace(partial, client_key_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,9 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-file", type=Path, default=Path("key_file.json"))
     parser.add_argument("--inference-url", default="http://127.0.0.1:8080")
     parser.add_argument("--management-url", default="http://127.0.0.1:8081")
+    parser.add_argument("--client-key-file", type=Path, help="where to publish the inference key alone")
     args = parser.parse_args(argv)
     try:
-        problem = check(args.key_file, args.inference_url, args.management_url, datetime.now(UTC))
+        now = datetime.now(UTC)
+        problem = check(
+            args.key_file, args.inference_url, args.management_url, now, client_key_file=args.client_key_file
+        )
     except (OSError, ValueError, KeyError) as error:
         problem = f"{type(error).__name__}: {error}"
     if problem:

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = [f"{p.parent.name}={p.parent.name}.mar" for p in sorted((ROOT / "model_store").glob("*/bundle.yaml"))]
 TEMPLATE = Path(__file__).with_name("config.properties")
 METRICS_CONFIG = Path(__file__).with_name("metrics.yaml")
+LOG_CONFIG = Path(__file__).with_name("log4j2.xml")
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class TorchServe:
             "models": ",".join(self.models),
             "workers": self.workers,
             "metrics_config": METRICS_CONFIG,
+            "log_config": LOG_CONFIG,
         }
         config = self.workdir / "config.properties"
         config.write_text(Template(TEMPLATE.read_text()).substitute(values))

@@ -32,7 +32,7 @@ import torch
 
 from attnserve.concepts.global_scores import global_scores, parse_global
 from attnserve.errors import AttnserveError, InvalidInput
-from attnserve.explain import Explainer, ModelInfo
+from attnserve.explain import Busy, Explainer, ModelInfo
 from attnserve.loading import load_explainer
 from attnserve.request import shown
 from handlers.metrics import HandlerMetrics
@@ -53,7 +53,12 @@ log = logging.getLogger(__name__)
 # TorchServe's max_response_size (deploy/config.properties; a test keeps them equal): an answer above it
 # kills the worker and fails its whole batch, so a longer one is refused here, for its own request only.
 MAX_RESPONSE_BYTES = 6_553_500
-BODY_KEYS = ("body", "data")  # REST puts the body under "body"; a gRPC input map under its own keys
+REST_KEY = "body"  # where REST puts the body; a gRPC input map has its own keys ("data", INPUT_KEY, ...)
+BODY_KEYS = (REST_KEY, "data")
+# gRPC StreamPredictions reads this header of every answer and, where it is missing, throws in the
+# frontend and restarts the worker (TorchServe 0.12, GRPCJob.response): "false" makes each answer the
+# whole stream, one message. Unary Predictions ignores it; REST answers do not carry it.
+STREAM_NEXT = "ts_stream_next"
 KIND = "kind"  # the JSON key that names a request's kind
 EXPLAIN, GLOBAL = "explain", "global_concepts"
 KINDS = (EXPLAIN, GLOBAL)
@@ -102,17 +107,23 @@ class ExplainHandler:
     def handle(self, data: list[dict], context) -> list[str | bytes]:
         routed = [self._routed(i, row, context) for i, row in enumerate(data)]
         outcomes: list[dict | AttnserveError | None] = [None] * len(data)
-        explain = []
+        explain, scored_sets = [], 0
         for i, (kind, body, _, _) in enumerate(routed):
-            if kind == GLOBAL:
-                outcomes[i] = body if isinstance(body, AttnserveError) else self._global(body)
-            else:
+            if kind != GLOBAL:
                 explain.append(i)
+            elif isinstance(body, AttnserveError):
+                outcomes[i] = body
+            else:
+                outcomes[i] = self._global(body, busy=scored_sets > 0)
+                scored_sets += isinstance(outcomes[i], dict)
         report = self.explainer.explain_batch([(routed[i][1], routed[i][2]) for i in explain])
         if self.metrics:
             self.metrics.record(report)
         for i, outcome in zip(explain, report.outcomes, strict=True):
             outcomes[i] = _hinted(outcome)
+        for i, row in enumerate(data):
+            if REST_KEY not in row:  # a gRPC call: if it came by StreamPredictions, this answer ends it
+                context.set_response_header(i, STREAM_NEXT, "false")
         return [self._encoded(i, outcome, routed[i][3], context) for i, outcome in enumerate(outcomes)]
 
     def _routed(self, index: int, row: dict, context) -> tuple[str, object, str | None, str]:
@@ -157,11 +168,14 @@ class ExplainHandler:
                 content_type = headers.get("content-type") if isinstance(headers, dict) else None
                 kind, body = _kind(row[key], content_type)
                 return kind, body, content_type, JSON
-        missing = InvalidInput(f"request has no body; send JSON or text (got fields {sorted(row)})", "body")
+        got = shown(sorted(map(str, row)))  # a client names the inputs (form fields, gRPC input keys)
+        missing = InvalidInput(f"request has no body; send JSON or text (got inputs {got})", "body")
         return EXPLAIN, missing, None, JSON
 
-    def _global(self, body: dict) -> dict | AttnserveError:
-        """Global TCAV scores over a set of texts (one target class), on a pass of its own."""
+    def _global(self, body: dict, busy: bool) -> dict | AttnserveError:
+        """Global TCAV scores over a set of texts (one target class), on a pass of its own; ``busy``: the
+        batch has scored a set already, and one set (up to 256 texts' forward and backward passes) per
+        batch keeps it inside the worker's timeout, so a valid second set is told to come again."""
         if self.modality != "text":
             return InvalidInput(
                 f"global concept scores are served for text models; this is an {self.modality} model", KIND
@@ -170,6 +184,8 @@ class ExplainHandler:
             return InvalidInput("this model ships no CAVs, so it has no global concept scores", "concepts")
         try:
             texts, target, names = parse_global(body, self.explainer.labels, self.explainer.concepts)
+            if busy:
+                return Busy("this batch already scores one set of texts; send it again (the SDK does)")
             return global_scores(self.explainer, texts, target, names)
         except AttnserveError as error:
             return error

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from attnserve.errors import AttnserveError
 
-HTTP = {"INVALID_INPUT": (400, "Bad Request"), "INTERNAL": (500, "Internal Server Error")}
+HTTP = {
+    "INVALID_INPUT": (400, "Bad Request"),
+    "UNAVAILABLE": (503, "Service Unavailable"),  # not now: its batch's budget was spent (explain.Busy)
+    "INTERNAL": (500, "Internal Server Error"),
+}
 
 
 def http_status(error: AttnserveError) -> tuple[int, str]:

@@ -41,8 +41,7 @@ IMAGE_TYPES = {"vit", "deit"}
 DECODER = "classifies from the last token through causal attention; the engine explains encoders, read from [CLS]"
 REFUSED = {family: DECODER for family in ("gpt2", "gpt_neo", "gptj", "llama", "mistral", "qwen2", "phi", "opt")}
 MAX_POSITIONS = 512  # a served text is cut here even when the model reads more: cost grows as n²
-TORCHSERVE = {"minWorkers": 1, "maxWorkers": 1, "batchSize": 8, "maxBatchDelay": 50, "responseTimeout": 120}
-DEFAULT_METHODS = ["gae"]  # relevance accumulation: one backward pass, the most faithful attention method here
+TORCHSERVE = {"minWorkers": 1, "maxWorkers": 1, "batchSize": 8, "maxBatchDelay": 5, "responseTimeout": 120}
 # The learned explainer's settings for a packaged model (see the `amortized` section of a bundle).
 EXPLAINER = {
     "inputs": 1000,
@@ -71,6 +70,8 @@ class PackagingError(RuntimeError):
 
 def describe(source: Path, name: str) -> Bundle:
     """The bundle of facts a checkpoint implies, read from its own files."""
+    from attnserve.explain import DEFAULT_METHODS  # the loader's, written out in the bundle and card
+
     config_path = source / "config.json"
     if not config_path.is_file():
         raise PackagingError(f"{source}: no config.json; give a directory written by save_pretrained")
@@ -93,7 +94,7 @@ def describe(source: Path, name: str) -> Bundle:
         max_length=max_length,
         model={"source": str(source), "architecture": architecture, "family": family},
         torchserve=TORCHSERVE,
-        handler={"default_methods": DEFAULT_METHODS},
+        handler={"default_methods": list(DEFAULT_METHODS)},
     )
 
 
@@ -147,6 +148,8 @@ def self_tested(bundle: Bundle) -> None:
 
 
 def model_card(bundle: Bundle, source: Path) -> dict:
+    from attnserve.explain import DEFAULT_METHODS  # the loader's, written out in the card
+
     weights = sorted(p.name for p in source.iterdir() if p.suffix in (".safetensors", ".bin"))
     return {
         "model_name": bundle.name,
@@ -160,7 +163,7 @@ def model_card(bundle: Bundle, source: Path) -> dict:
         "weights_sha256": {name: file_sha256(source / name) for name in weights},
         "self_test": "passed: finite and aligned scores for every method, batched = unbatched, "
         "attention-Shapley closed forms = enumeration",
-        "default_methods": DEFAULT_METHODS,
+        "default_methods": list(DEFAULT_METHODS),
         "versions": versions("torch", "transformers"),
         "packaged_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -174,6 +177,7 @@ def package(
     concepts: Path | None = None,
 ) -> Path:
     """Self-test, then write `<export_dir>/<name>.mar`; nothing is written when a check fails."""
+
     source = source.resolve()
     bundle = describe(source, name)
     inputs = read_inputs(explainer_inputs, bundle) if explainer_inputs else None

@@ -22,10 +22,10 @@ from transformers import (
 from attnserve.capture import model_signal_names
 from attnserve.concepts.bank import RANDOM, CavBank, CavSet
 from attnserve.explain import ModelInfo
-from attnserve.explain_image import ImageExplainer
-from attnserve.explain_text import TextExplainer
-from attnserve.image import ImageSpec
+from attnserve.image.codec import ImageSpec
+from attnserve.image.explainer import ImageExplainer
 from attnserve.methods.amortized import AmortizedShapley, HeadConfig
+from attnserve.text.explainer import TextExplainer
 
 LABELS = ["negative", "positive"]
 CONCEPTS = ["negation", "positive_words", "sports"]

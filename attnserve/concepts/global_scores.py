@@ -15,8 +15,8 @@ from attnserve.concepts.bank import RANDOM
 from attnserve.concepts.stats import by_concept
 from attnserve.concepts.tcav import attention_weighted, tcav_scores
 from attnserve.errors import InvalidInput
-from attnserve.request import shown
-from attnserve.text import encode_text
+from attnserve.request import checked_text, field_name, shown
+from attnserve.text.codec import encode_text
 
 MAX_TEXTS = 256  # per request: one padded pass holds B·T·(K·concepts) floats per layer
 
@@ -24,10 +24,11 @@ MAX_TEXTS = 256  # per request: one padded pass holds B·T·(K·concepts) floats
 def parse_global(body: dict, labels: Sequence[str], known: Sequence[str], cap: int = MAX_TEXTS) -> tuple:
     """``{"texts", "target", "concepts"?}`` -> (texts, target index, concept names); 400s name the field."""
     texts = body.get("texts")
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+    if not isinstance(texts, list) or not texts:
         raise InvalidInput("texts must be a non-empty list of non-empty strings", "texts")
     if len(texts) > cap:
         raise InvalidInput(f"at most {cap} texts per request, got {len(texts)}; split the set", "texts")
+    texts = [checked_text(text, f"texts[{i}]") for i, text in enumerate(texts)]
     target = body.get("target")
     if target not in labels:
         raise InvalidInput(f"target must be one of {list(labels)}, got {shown(target)}", "target")
@@ -36,9 +37,11 @@ def parse_global(body: dict, labels: Sequence[str], known: Sequence[str], cap: i
         raise InvalidInput(
             f"concepts must be a non-empty list drawn from {list(known)}, got {shown(names)}", "concepts"
         )
-    unknown = sorted(set(body) - {"texts", "target", "concepts"})
+    unknown = sorted(map(str, set(body) - {"texts", "target", "concepts"}))
     if unknown:
-        raise InvalidInput(f"unknown fields {unknown}", unknown[0])
+        raise InvalidInput(
+            f"unknown fields {shown(unknown)}; accepted: texts, target, concepts", field_name(unknown[0])
+        )
     return texts, labels.index(target), list(dict.fromkeys(names))
 
 
@@ -46,7 +49,7 @@ def global_scores(explainer: Any, texts: Sequence[str], target: int, names: Sequ
     """The response body of a global request; ``explainer``: a ``TextExplainer`` with a CAV bank."""
     bank = explainer.bank
     cavs, owners = bank.stacked([*names, RANDOM])
-    batch = explainer.collate([encode_text(explainer.tokenizer, t, explainer.max_length) for t in texts])
+    batch = explainer.collate([_encoded(explainer, text, f"texts[{i}]") for i, text in enumerate(texts)])
     inputs = {key: value.to(explainer.device) for key, value in batch.inputs.items()}
     result = capture(
         explainer.model,
@@ -86,3 +89,12 @@ def global_scores(explainer: Any, texts: Sequence[str], target: int, names: Sequ
         "inputs": len(texts),
         "concepts": concepts,
     }
+
+
+def _encoded(explainer: Any, text: str, field: str) -> Any:
+    """One text of the set, encoded as an explain request's is; a text the model cannot read is a 400
+    naming its place in ``texts``."""
+    try:
+        return encode_text(explainer.tokenizer, text, explainer.max_length)
+    except InvalidInput as error:
+        raise InvalidInput(error.message, field) from None

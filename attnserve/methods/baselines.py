@@ -30,13 +30,17 @@ from torch import Tensor
 
 from attnserve.capture import Capture
 from attnserve.methods.registry import TEXT, Context, Method, Option
-from attnserve.probe import Probe, ProbeSettings, Row
+from attnserve.probe import Probe, ProbeSettings
+from attnserve.text.game import TextGame
 
 SEED = 0
 BATCH = 64  # perturbed inputs per model call
 
 
-def _per_row(c: Capture, context: Context, method: str, explain: Callable[[Row, Mapping[str, int]], Tensor]) -> Tensor:
+Explain = Callable[[TextGame, Mapping[str, int]], Tensor]  # one row's attributions under its options
+
+
+def _per_row(c: Capture, context: Context, method: str, explain: Explain) -> Tensor:
     """[B, T] attributions: ``explain`` on each row that asked for ``method``, seeded; zero elsewhere."""
     probe = Probe(
         context.model, context.inputs, c.players, c.targets, ProbeSettings(context.mask_token_id, context.options)
@@ -50,13 +54,13 @@ def _per_row(c: Capture, context: Context, method: str, explain: Callable[[Row, 
     return out
 
 
-def _presence_game(row: Row) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
+def _presence_game(row: TextGame) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
     """Captum's view of the masking game: inputs are presence vectors [k, n] (1 = token kept)."""
     ones = torch.ones(1, row.n, device=row.players.device)
     return row.presence_probability, ones, torch.zeros_like(ones)
 
 
-def _integrated_gradients(row: Row, options: Mapping[str, int]) -> Tensor:
+def _integrated_gradients(row: TextGame, options: Mapping[str, int]) -> Tensor:
     from captum.attr import LayerIntegratedGradients  # Captum is imported by the methods that use it only
 
     ids = row.inputs["input_ids"]
@@ -67,7 +71,7 @@ def _integrated_gradients(row: Row, options: Mapping[str, int]) -> Tensor:
     return per_dim.sum(-1)[0, row.players]
 
 
-def _kernel_shap(row: Row, options: Mapping[str, int]) -> Tensor:
+def _kernel_shap(row: TextGame, options: Mapping[str, int]) -> Tensor:
     from captum.attr import KernelShap
 
     if row.n == 1:  # the kernel's size distribution is 0/0 for one feature
@@ -78,7 +82,7 @@ def _kernel_shap(row: Row, options: Mapping[str, int]) -> Tensor:
     )
 
 
-def _shapley_sampling(row: Row, options: Mapping[str, int]) -> Tensor:
+def _shapley_sampling(row: TextGame, options: Mapping[str, int]) -> Tensor:
     from captum.attr import ShapleyValues, ShapleyValueSampling
 
     game, present, absent = _presence_game(row)

@@ -2,7 +2,7 @@
 loaded from its release set as its archive serves it, plus the sentiment model on out-of-domain text. A
 text model is an ``EvalModel`` (the classifier, its tokenizer and its held-out texts), an image model an
 ``ImageEvalModel`` (the ViT and its test images). Both give the harness the same things: the explainer, a
-request body per item, and a ``row``: the item's masking game (``attnserve.games``), whose
+request body per item, and a ``row``: the item's masking game (``attnserve.game.Game``), whose
 ``presence_probability`` masks the players absent from a keep-mask ([MASK] for tokens, black pixels for
 image patches)."""
 
@@ -21,13 +21,13 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from attnserve.explain import ModelInfo
-from attnserve.explain_image import ImageExplainer
-from attnserve.explain_text import TextExplainer
-from attnserve.games import PatchRow, image_game, text_game
-from attnserve.image import ImageSpec
+from attnserve.image.codec import ImageSpec
+from attnserve.image.explainer import ImageExplainer
+from attnserve.image.game import ImageGame, image_game
 from attnserve.loading import load_explainer
-from attnserve.probe import Row
-from attnserve.text import encode_text
+from attnserve.text.codec import encode_text
+from attnserve.text.explainer import TextExplainer
+from attnserve.text.game import TextGame, text_game
 from model_store.recipes.bundles import Bundle, discover
 
 
@@ -52,7 +52,7 @@ class EvalModel:
             amortizer=self.amortizer,
         )
 
-    def row(self, text: str) -> Row:
+    def row(self, text: str) -> TextGame:
         """The text as the explainer sees it, with its predicted class as target."""
         return text_game(self.model, self.tokenizer, text, self.max_length)
 
@@ -97,7 +97,7 @@ class ImageEvalModel:
         Image.fromarray(self._image(item)).save(buffer, format="PNG")
         return {"image": base64.b64encode(buffer.getvalue()).decode()}
 
-    def row(self, item: str) -> PatchRow:
+    def row(self, item: str) -> ImageGame:
         """The image as the model sees it, with its predicted class as target."""
         return image_game(self.model, self.spec, self._image(item))
 

@@ -41,7 +41,7 @@ INPUT_KEY = "explain_request"
 GLOBAL_INPUT_KEY = "global_concepts_request"
 GLOBAL_KIND = "global_concepts"  # the REST body's "kind" for global concept scores
 _PREDICTIONS = inference_pb2.DESCRIPTOR.services_by_name["InferenceAPIsService"].methods_by_name["Predictions"]
-# The only RPC the SDK calls. StreamPredictions on a non-streaming handler kills the worker upstream.
+# The only RPC the SDK calls (TorchServe does not deliver a handler's errors on StreamPredictions).
 PREDICTIONS_PATH = f"/{_PREDICTIONS.containing_service.full_name}/{_PREDICTIONS.name}"
 DEFAULT_CONCURRENCY = 8
 BACKOFF_BASE_S = 0.25

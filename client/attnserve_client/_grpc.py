@@ -1,8 +1,8 @@
 """gRPC transport (grpcio): TorchServe's ``Predictions`` RPC carrying our ``ExplainRequest`` (input
 ``explain_request``) or ``GlobalConceptsRequest`` (input ``global_concepts_request``).
 
-Only ``Predictions`` is ever bound; ``StreamPredictions`` on a non-streaming handler kills the
-TorchServe worker, so the SDK has no way to call it. The token travels as ``authorization: Bearer``
+Only ``Predictions`` is bound: one request, one answer (the server answers ``StreamPredictions`` in one
+message too, but TorchServe does not deliver errors on a stream). The token travels as ``authorization: Bearer``
 metadata (TorchServe does not pass metadata on to the handler).
 
 Message sizes: the client accepts and sends up to ``MAX_MESSAGE_BYTES`` (64 MiB), so the server's

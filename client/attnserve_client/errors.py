@@ -76,8 +76,9 @@ HTTP_STATUS: dict[int, type[AttnserveClientError]] = {
     503: ServerUnavailableError,
     504: ServerUnavailableError,
 }
-# TorchServe's own messages that say more than their status: a worker that died mid-batch (500) is
-# restarted, so the request is worth sending again; a handler that raised (503) would fail again.
+# TorchServe's own messages that say more than their status: a worker that died mid-batch is
+# restarted, so the request is worth sending again, whatever its status (507 or 500 seen); a handler that
+# raised (503) would fail again.
 RESTARTING = "Worker died."
 FAILED_HANDLER = "Prediction failed"
 

@@ -25,11 +25,13 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class Span:
-    """A token or word and its [start, end) character offsets into the request text."""
+    """A token or word and its [start, end) character offsets into the request text. ``cut``: the server
+    sent only the first 100 characters of a longer word (``request_text[start:end]`` is the whole word)."""
 
     text: str
     start: int
     end: int
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ class Explanation:
         layout = ("tokens", "words", "truncated") if self.patches is None else ("patches",)
         order = ("model", "label", "target", "probabilities", *layout, "attributions", "concepts")
         data = {key: fields[key] for key in (*order, "batch_size", "timings_s") if key != "concepts" or self.concepts}
+        for key in TEXT_KEYS if self.patches is None else ():
+            data[key] = [span if span["cut"] else {k: v for k, v in span.items() if k != "cut"} for span in data[key]]
         absent = PATCH_KEYS if self.patches is None else TEXT_KEYS
         scored = [*data["attributions"].values()]
         scored += [layer for concept in data.get("concepts", {}).values() for layer in concept["layers"]]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ttnserve/v1/explanation.proto\x12\x0c\x61ttnserve.v1\"\xaa\x02\n\x0e\x45xplainRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07methods\x18\x02 \x03(\t\x12\x15\n\rmethods_given\x18\x03 \x01(\x08\x12\x16\n\x0ctarget_label\x18\x04 \x01(\tH\x00\x12\x16\n\x0ctarget_index\x18\x05 \x01(\x05H\x00\x12\r\n\x05image\x18\x06 \x01(\x0c\x12\x10\n\x08\x63oncepts\x18\x07 \x03(\t\x12:\n\x07options\x18\x08 \x03(\x0b\x32).attnserve.v1.ExplainRequest.OptionsEntry\x1aK\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.attnserve.v1.MethodOptions:\x02\x38\x01\x42\x08\n\x06target\"w\n\rMethodOptions\x12\x37\n\x06values\x18\x01 \x03(\x0b\x32\'.attnserve.v1.MethodOptions.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"0\n\x04Span\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\"=\n\x0b\x41ttribution\x12\x0e\n\x06tokens\x18\x01 \x03(\x01\x12\r\n\x05words\x18\x02 \x03(\x01\x12\x0f\n\x07patches\x18\x03 \x03(\x01\"\x19\n\tPatchGrid\x12\x0c\n\x04grid\x18\x01 \x03(\x05\"K\n\x07\x43oncept\x12\x14\n\x0c\x63\x61v_accuracy\x18\x01 \x03(\x01\x12*\n\x06layers\x18\x02 \x03(\x0b\x32\x1a.attnserve.v1.ConceptLayer\"t\n\x0c\x43onceptLayer\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x13\n\x0bsensitivity\x18\x02 \x01(\x01\x12\x10\n\x08positive\x18\x03 \x01(\x08\x12\x0e\n\x06tokens\x18\x04 \x03(\x01\x12\r\n\x05words\x18\x05 \x03(\x01\x12\x0f\n\x07patches\x18\x06 \x03(\x01\"5\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xa1\x06\n\x0f\x45xplainResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.attnserve.v1.ModelRef\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12G\n\rprobabilities\x18\x04 \x03(\x0b\x32\x30.attnserve.v1.ExplainResponse.ProbabilitiesEntry\x12\"\n\x06tokens\x18\x05 \x03(\x0b\x32\x12.attnserve.v1.Span\x12!\n\x05words\x18\x06 \x03(\x0b\x32\x12.attnserve.v1.Span\x12\x11\n\ttruncated\x18\x07 \x01(\x08\x12\x45\n\x0c\x61ttributions\x18\x08 \x03(\x0b\x32/.attnserve.v1.ExplainResponse.AttributionsEntry\x12\x12\n\nbatch_size\x18\t \x01(\x05\x12>\n\ttimings_s\x18\n \x03(\x0b\x32+.attnserve.v1.ExplainResponse.TimingsSEntry\x12=\n\x08\x63oncepts\x18\x0b \x03(\x0b\x32+.attnserve.v1.ExplainResponse.ConceptsEntry\x12(\n\x07patches\x18\x0c \x01(\x0b\x32\x17.attnserve.v1.PatchGrid\x12\"\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x13.attnserve.v1.Error\x1a\x34\n\x12ProbabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1aN\n\x11\x41ttributionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.attnserve.v1.Attribution:\x02\x38\x01\x1a/\n\rTimingsSEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x46\n\rConceptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.attnserve.v1.Concept:\x02\x38\x01\"H\n\x15GlobalConceptsRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x10\n\x08\x63oncepts\x18\x03 \x03(\t\"\xd3\x01\n\x12GlobalConceptLayer\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x12\n\nscore_mean\x18\x02 \x01(\x01\x12\x16\n\tscore_std\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06scores\x18\x04 \x03(\x01\x12\x16\n\tp_vs_half\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0bp_vs_random\x18\x06 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x0c\x63\x61v_accuracy\x18\x07 \x01(\x01\x42\x0c\n\n_score_stdB\x0c\n\n_p_vs_halfB\x0e\n\x0c_p_vs_random\"A\n\rGlobalConcept\x12\x30\n\x06layers\x18\x01 \x03(\x0b\x32 .attnserve.v1.GlobalConceptLayer\"\x97\x02\n\x16GlobalConceptsResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.attnserve.v1.ModelRef\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x0e\n\x06inputs\x18\x03 \x01(\x05\x12\x44\n\x08\x63oncepts\x18\x04 \x03(\x0b\x32\x32.attnserve.v1.GlobalConceptsResponse.ConceptsEntry\x12\"\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x13.attnserve.v1.Error\x1aL\n\rConceptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.attnserve.v1.GlobalConcept:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ttnserve/v1/explanation.proto\x12\x0c\x61ttnserve.v1\"\xaa\x02\n\x0e\x45xplainRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07methods\x18\x02 \x03(\t\x12\x15\n\rmethods_given\x18\x03 \x01(\x08\x12\x16\n\x0ctarget_label\x18\x04 \x01(\tH\x00\x12\x16\n\x0ctarget_index\x18\x05 \x01(\x05H\x00\x12\r\n\x05image\x18\x06 \x01(\x0c\x12\x10\n\x08\x63oncepts\x18\x07 \x03(\t\x12:\n\x07options\x18\x08 \x03(\x0b\x32).attnserve.v1.ExplainRequest.OptionsEntry\x1aK\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.attnserve.v1.MethodOptions:\x02\x38\x01\x42\x08\n\x06target\"w\n\rMethodOptions\x12\x37\n\x06values\x18\x01 \x03(\x0b\x32\'.attnserve.v1.MethodOptions.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"J\n\x04Span\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\x12\x10\n\x03\x63ut\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\x06\n\x04_cut\"=\n\x0b\x41ttribution\x12\x0e\n\x06tokens\x18\x01 \x03(\x01\x12\r\n\x05words\x18\x02 \x03(\x01\x12\x0f\n\x07patches\x18\x03 \x03(\x01\"\x19\n\tPatchGrid\x12\x0c\n\x04grid\x18\x01 \x03(\x05\"K\n\x07\x43oncept\x12\x14\n\x0c\x63\x61v_accuracy\x18\x01 \x03(\x01\x12*\n\x06layers\x18\x02 \x03(\x0b\x32\x1a.attnserve.v1.ConceptLayer\"t\n\x0c\x43onceptLayer\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x13\n\x0bsensitivity\x18\x02 \x01(\x01\x12\x10\n\x08positive\x18\x03 \x01(\x08\x12\x0e\n\x06tokens\x18\x04 \x03(\x01\x12\r\n\x05words\x18\x05 \x03(\x01\x12\x0f\n\x07patches\x18\x06 \x03(\x01\"5\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xa1\x06\n\x0f\x45xplainResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.attnserve.v1.ModelRef\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12G\n\rprobabilities\x18\x04 \x03(\x0b\x32\x30.attnserve.v1.ExplainResponse.ProbabilitiesEntry\x12\"\n\x06tokens\x18\x05 \x03(\x0b\x32\x12.attnserve.v1.Span\x12!\n\x05words\x18\x06 \x03(\x0b\x32\x12.attnserve.v1.Span\x12\x11\n\ttruncated\x18\x07 \x01(\x08\x12\x45\n\x0c\x61ttributions\x18\x08 \x03(\x0b\x32/.attnserve.v1.ExplainResponse.AttributionsEntry\x12\x12\n\nbatch_size\x18\t \x01(\x05\x12>\n\ttimings_s\x18\n \x03(\x0b\x32+.attnserve.v1.ExplainResponse.TimingsSEntry\x12=\n\x08\x63oncepts\x18\x0b \x03(\x0b\x32+.attnserve.v1.ExplainResponse.ConceptsEntry\x12(\n\x07patches\x18\x0c \x01(\x0b\x32\x17.attnserve.v1.PatchGrid\x12\"\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x13.attnserve.v1.Error\x1a\x34\n\x12ProbabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1aN\n\x11\x41ttributionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.attnserve.v1.Attribution:\x02\x38\x01\x1a/\n\rTimingsSEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x46\n\rConceptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.attnserve.v1.Concept:\x02\x38\x01\"H\n\x15GlobalConceptsRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x10\n\x08\x63oncepts\x18\x03 \x03(\t\"\xd3\x01\n\x12GlobalConceptLayer\x12\r\n\x05layer\x18\x01 \x01(\x05\x12\x12\n\nscore_mean\x18\x02 \x01(\x01\x12\x16\n\tscore_std\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06scores\x18\x04 \x03(\x01\x12\x16\n\tp_vs_half\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0bp_vs_random\x18\x06 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x0c\x63\x61v_accuracy\x18\x07 \x01(\x01\x42\x0c\n\n_score_stdB\x0c\n\n_p_vs_halfB\x0e\n\x0c_p_vs_random\"A\n\rGlobalConcept\x12\x30\n\x06layers\x18\x01 \x03(\x0b\x32 .attnserve.v1.GlobalConceptLayer\"\x97\x02\n\x16GlobalConceptsResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.attnserve.v1.ModelRef\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x0e\n\x06inputs\x18\x03 \x01(\x05\x12\x44\n\x08\x63oncepts\x18\x04 \x03(\x0b\x32\x32.attnserve.v1.GlobalConceptsResponse.ConceptsEntry\x12\"\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x13.attnserve.v1.Error\x1aL\n\rConceptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.attnserve.v1.GlobalConcept:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,35 +56,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELREF']._serialized_start=470
   _globals['_MODELREF']._serialized_end=511
   _globals['_SPAN']._serialized_start=513
-  _globals['_SPAN']._serialized_end=561
-  _globals['_ATTRIBUTION']._serialized_start=563
-  _globals['_ATTRIBUTION']._serialized_end=624
-  _globals['_PATCHGRID']._serialized_start=626
-  _globals['_PATCHGRID']._serialized_end=651
-  _globals['_CONCEPT']._serialized_start=653
-  _globals['_CONCEPT']._serialized_end=728
-  _globals['_CONCEPTLAYER']._serialized_start=730
-  _globals['_CONCEPTLAYER']._serialized_end=846
-  _globals['_ERROR']._serialized_start=848
-  _globals['_ERROR']._serialized_end=901
-  _globals['_EXPLAINRESPONSE']._serialized_start=904
-  _globals['_EXPLAINRESPONSE']._serialized_end=1705
-  _globals['_EXPLAINRESPONSE_PROBABILITIESENTRY']._serialized_start=1452
-  _globals['_EXPLAINRESPONSE_PROBABILITIESENTRY']._serialized_end=1504
-  _globals['_EXPLAINRESPONSE_ATTRIBUTIONSENTRY']._serialized_start=1506
-  _globals['_EXPLAINRESPONSE_ATTRIBUTIONSENTRY']._serialized_end=1584
-  _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._serialized_start=1586
-  _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._serialized_end=1633
-  _globals['_EXPLAINRESPONSE_CONCEPTSENTRY']._serialized_start=1635
-  _globals['_EXPLAINRESPONSE_CONCEPTSENTRY']._serialized_end=1705
-  _globals['_GLOBALCONCEPTSREQUEST']._serialized_start=1707
-  _globals['_GLOBALCONCEPTSREQUEST']._serialized_end=1779
-  _globals['_GLOBALCONCEPTLAYER']._serialized_start=1782
-  _globals['_GLOBALCONCEPTLAYER']._serialized_end=1993
-  _globals['_GLOBALCONCEPT']._serialized_start=1995
-  _globals['_GLOBALCONCEPT']._serialized_end=2060
-  _globals['_GLOBALCONCEPTSRESPONSE']._serialized_start=2063
-  _globals['_GLOBALCONCEPTSRESPONSE']._serialized_end=2342
-  _globals['_GLOBALCONCEPTSRESPONSE_CONCEPTSENTRY']._serialized_start=2266
-  _globals['_GLOBALCONCEPTSRESPONSE_CONCEPTSENTRY']._serialized_end=2342
+  _globals['_SPAN']._serialized_end=587
+  _globals['_ATTRIBUTION']._serialized_start=589
+  _globals['_ATTRIBUTION']._serialized_end=650
+  _globals['_PATCHGRID']._serialized_start=652
+  _globals['_PATCHGRID']._serialized_end=677
+  _globals['_CONCEPT']._serialized_start=679
+  _globals['_CONCEPT']._serialized_end=754
+  _globals['_CONCEPTLAYER']._serialized_start=756
+  _globals['_CONCEPTLAYER']._serialized_end=872
+  _globals['_ERROR']._serialized_start=874
+  _globals['_ERROR']._serialized_end=927
+  _globals['_EXPLAINRESPONSE']._serialized_start=930
+  _globals['_EXPLAINRESPONSE']._serialized_end=1731
+  _globals['_EXPLAINRESPONSE_PROBABILITIESENTRY']._serialized_start=1478
+  _globals['_EXPLAINRESPONSE_PROBABILITIESENTRY']._serialized_end=1530
+  _globals['_EXPLAINRESPONSE_ATTRIBUTIONSENTRY']._serialized_start=1532
+  _globals['_EXPLAINRESPONSE_ATTRIBUTIONSENTRY']._serialized_end=1610
+  _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._serialized_start=1612
+  _globals['_EXPLAINRESPONSE_TIMINGSSENTRY']._serialized_end=1659
+  _globals['_EXPLAINRESPONSE_CONCEPTSENTRY']._serialized_start=1661
+  _globals['_EXPLAINRESPONSE_CONCEPTSENTRY']._serialized_end=1731
+  _globals['_GLOBALCONCEPTSREQUEST']._serialized_start=1733
+  _globals['_GLOBALCONCEPTSREQUEST']._serialized_end=1805
+  _globals['_GLOBALCONCEPTLAYER']._serialized_start=1808
+  _globals['_GLOBALCONCEPTLAYER']._serialized_end=2019
+  _globals['_GLOBALCONCEPT']._serialized_start=2021
+  _globals['_GLOBALCONCEPT']._serialized_end=2086
+  _globals['_GLOBALCONCEPTSRESPONSE']._serialized_start=2089
+  _globals['_GLOBALCONCEPTSRESPONSE']._serialized_end=2368
+  _globals['_GLOBALCONCEPTSRESPONSE_CONCEPTSENTRY']._serialized_start=2292
+  _globals['_GLOBALCONCEPTSRESPONSE_CONCEPTSENTRY']._serialized_end=2368
 # @@protoc_insertion_point(module_scope)

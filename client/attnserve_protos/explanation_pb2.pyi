@@ -55,14 +55,16 @@ class ModelRef(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class Span(_message.Message):
-    __slots__ = ("text", "start", "end")
+    __slots__ = ("text", "start", "end", "cut")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    CUT_FIELD_NUMBER: _ClassVar[int]
     text: str
     start: int
     end: int
-    def __init__(self, text: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+    cut: bool
+    def __init__(self, text: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., cut: _Optional[bool] = ...) -> None: ...
 
 class Attribution(_message.Message):
     __slots__ = ("tokens", "words", "patches")

@@ -41,8 +41,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from attnserve.explain import Explainer
-    from attnserve.games import PatchRow
-    from attnserve.probe import Row
+    from attnserve.game import Game
 
 CURVE = (0.125, 0.25, 0.5, 1.0)  # shares of the training inputs the learning curve fits on
 
@@ -89,8 +88,9 @@ class Subject:
     def model(self) -> Any:
         return self.explainer.model
 
-    def game(self, item: str) -> Row | PatchRow:
-        from attnserve.games import image_game, text_game
+    def game(self, item: str) -> Game:
+        from attnserve.image.game import image_game
+        from attnserve.text.game import text_game
 
         if self.bundle.modality == "text":
             return text_game(self.model, self.explainer.tokenizer, item, self.explainer.max_length)
@@ -123,7 +123,7 @@ def image_reader(bundle: Bundle, checkpoint: Path) -> Callable[[str], np.ndarray
     model's image files (items are their paths), read as the server reads a request."""
     if bundle.recipe_module:
         return bundle.recipe.image
-    from attnserve.image import ImageSpec
+    from attnserve.image.codec import ImageSpec
 
     spec = ImageSpec.from_model_dir(checkpoint)
     return lambda item: read_files([Path(item)], spec)[0]

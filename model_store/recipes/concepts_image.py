@@ -111,7 +111,7 @@ def build_examples(bundle: Bundle, model_dir: Path, settings: dict[str, Any], co
     import torch
     from transformers import AutoModelForImageClassification
 
-    from attnserve.image import ImageSpec, to_unit
+    from attnserve.image.codec import ImageSpec, to_unit
     from model_store.recipes.cav import mean_hidden_states
 
     model = AutoModelForImageClassification.from_pretrained(model_dir, attn_implementation="eager").eval()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-    from attnserve.image import ImageSpec
+    from attnserve.image.codec import ImageSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -23,7 +23,7 @@ def read_files(files: list[Path], spec: ImageSpec) -> list[np.ndarray]:
     """Each file decoded and resized as the server decodes a request (uint8 at the model's input size);
     a file the server would refuse fails the build, named."""
     from attnserve.errors import InvalidInput
-    from attnserve.image import read_image
+    from attnserve.image.codec import read_image
 
     images = []
     for path in files:

@@ -1,5 +1,6 @@
-"""The teacher of ``amortized_shapley``: Shapley values of the masking game (attnserve/games.py) by
-antithetic permutation sampling, every coalition of every sampled order evaluated in large batches.
+"""The teacher of ``amortized_shapley``: Shapley values of the masking game (``attnserve.text.game``,
+``attnserve.image.game``) by antithetic permutation sampling, every coalition of every sampled order
+evaluated in large batches.
 
 This module and what it imports are the code part of the targets' cache key (keys.py), and targets
 cost an hour of CPU per release: it loads the model with transformers directly, not through the
@@ -77,8 +78,9 @@ def compute_targets(
     from tqdm import tqdm
     from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification, AutoTokenizer
 
-    from attnserve.games import image_game, text_game
-    from attnserve.image import ImageSpec
+    from attnserve.image.codec import ImageSpec
+    from attnserve.image.game import image_game
+    from attnserve.text.game import text_game
     from model_store.recipes.training import set_threads
 
     set_threads()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnserve.text import encode_text
+from attnserve.text.codec import encode_text
 from bench.eval.candidates import Candidate, contiguous_tree, random_ranking
 from bench.eval.models import EvalModel
 from bench.eval.run import measure

@@ -11,7 +11,7 @@ from attnserve.concepts.bank import RANDOM
 from attnserve.concepts.global_scores import global_scores, parse_global
 from attnserve.concepts.tcav import sensitivity
 from attnserve.errors import InvalidInput
-from attnserve.text import collate, encode_text
+from attnserve.text.codec import collate, encode_text
 from tests.conftest import CONCEPTS as NAMES
 
 TEXTS = [
@@ -68,7 +68,8 @@ def test_a_single_concept_is_scored_alone(concept_explainer) -> None:
     ("body", "field"),
     [
         ({"texts": [], "target": "negative"}, "texts"),
-        ({"texts": ["a", 3], "target": "negative"}, "texts"),
+        ({"texts": ["a", 3], "target": "negative"}, "texts[1]"),
+        ({"texts": ["a", "\ud800"], "target": "negative"}, "texts[1]"),
         ({"texts": ["a"] * 5, "target": "negative"}, "texts"),
         ({"texts": ["a"], "target": "neutral"}, "target"),
         ({"texts": ["a"], "target": "negative", "concepts": ["stripes"]}, "concepts"),

@@ -10,8 +10,8 @@ from attnserve.concepts.bank import CavBank
 from attnserve.concepts.tcav import sensitivity
 from attnserve.errors import InvalidInput
 from attnserve.explain import ModelInfo
-from attnserve.explain_text import TextExplainer
-from attnserve.text import collate, encode_text
+from attnserve.text.codec import collate, encode_text
+from attnserve.text.explainer import TextExplainer
 from tests.conftest import CONCEPTS as NAMES
 
 TEXTS = ["A gorgeous, moving film.", "The plot is not good at all, and the acting is worse.", "Dull."]

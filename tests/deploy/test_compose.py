@@ -51,14 +51,19 @@ def test_only_inference_and_the_ui_are_published(compose) -> None:
     assert published(services["grafana"]) == {"3000"}
 
 
-def test_keys_volume_healthchecks_and_mounted_files(compose) -> None:
+def test_clients_get_the_inference_key_alone_healthchecks_and_mounted_files(compose) -> None:
+    """The shared volume holds what the health check publishes (the inference key alone), never
+    TorchServe's key_file.json with its management and never-expiring API keys."""
     services = compose["services"]
+    published = "/srv/attnserve/client-key/key_file.json"
     for name in ("torchserve", "torchserve-gpu"):
-        assert "keys:/srv/attnserve/keys" in services[name]["volumes"]
-        assert services[name]["healthcheck"]["test"] == ["CMD", "python", "-m", "deploy.healthcheck"]
+        assert services[name]["volumes"] == ["client-key:/srv/attnserve/client-key"]
+        check = ["CMD", "python", "-m", "deploy.healthcheck", "--client-key-file", published]
+        assert services[name]["healthcheck"]["test"] == check
         assert services[name]["build"] == "."
     assert all("healthcheck" in service for service in services.values())
-    assert set(compose["volumes"]) == {"keys", "prometheus-data", "grafana-data"}
+    assert set(compose["volumes"]) == {"client-key", "prometheus-data", "grafana-data"}
+    assert "WORKDIR /srv/attnserve/keys" in DOCKERFILE.read_text()  # TorchServe's own keys: not a volume
     for service in services.values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]

@@ -8,9 +8,9 @@ import torch
 
 from attnserve.capture import TOKEN_SIGNALS, capture, model_signal_names
 from attnserve.explain import ModelInfo
-from attnserve.explain_text import TextExplainer
 from attnserve.methods.amortized import FEATURE_NEEDS, FILE_NAME, features, find_amortizer, save_amortizer
-from attnserve.text import collate, encode_text
+from attnserve.text.codec import collate, encode_text
+from attnserve.text.explainer import TextExplainer
 from tests.conftest import make_amortizer
 
 TEXTS = ["Not bad, actually quite fun.", "A dull, plodding mess."]

@@ -14,11 +14,12 @@ import torch
 from torch import nn
 
 from attnserve.errors import InvalidInput
-from attnserve.explain import ModelInfo
-from attnserve.explain_text import TextExplainer
+from attnserve.explain import Busy, ModelInfo
 from attnserve.methods import REGISTRY
 from attnserve.request import parse_request
-from attnserve.text import encode_text
+from attnserve.text.codec import encode_text
+from attnserve.text.explainer import TextExplainer
+from handlers.statuses import http_status
 from tests.conftest import LABELS
 from tests.reference.masking_game import masking_game
 from tests.reference.shapley_bruteforce import shapley_values
@@ -165,6 +166,27 @@ def test_budget_rejects_only_the_dear_request_and_names_the_option(bag, tokenize
         None,
     ]
     assert "budget is 100" in outcomes[0].message and outcomes[0].code == "INVALID_INPUT"
+
+
+def test_a_batch_runs_no_more_perturbation_work_than_its_budget(tiny_bert, tokenizer) -> None:
+    """Requests are accepted in order while their extra passes fit the batch's budget; the rest get a
+    503 (``Busy``, retried by the SDK) and are never run. Cheap requests always run, and a request
+    alone always fits (the batch budget is at least the per-request one)."""
+    explainer = make_explainer(tiny_bert, tokenizer, max_forward_passes=100, max_batch_forward_passes=150)
+    samples = {"text": LONG, "methods": ["kernel_shap"], "options": {"kernel_shap": {"samples": 90}}}
+    cheap = {"text": LONG, "methods": ["gae"]}
+    outcomes = explainer.explain([(samples, None), (cheap, None), (samples, None), (cheap, None)])
+    assert isinstance(outcomes[0], dict) and isinstance(outcomes[1], dict) and isinstance(outcomes[3], dict)
+    busy = outcomes[2]
+    assert isinstance(busy, Busy) and busy.code == "UNAVAILABLE" and http_status(busy) == (503, "Service Unavailable")
+    assert "60 of its 150 left" in busy.message and "send it again" in busy.message
+    (alone,) = explainer.explain([(samples, None)])
+    assert alone["attributions"]["kernel_shap"] == outcomes[0]["attributions"]["kernel_shap"]
+
+
+def test_a_batch_budget_below_the_request_budget_is_refused(bag, tokenizer) -> None:
+    with pytest.raises(ValueError, match="at least max_forward_passes"):
+        make_explainer(bag, tokenizer, max_forward_passes=100, max_batch_forward_passes=50)
 
 
 def test_configured_defaults_apply_and_are_validated(bag, tokenizer, explainer) -> None:

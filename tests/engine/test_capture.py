@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from attnserve.capture import ATTN, ATTN_GRAD, capture
-from attnserve.text import collate, encode_text
+from attnserve.text.codec import collate, encode_text
 
 TEXTS = ["A gorgeous, moving film.", "The plot is not good at all, and the acting is worse."]
 

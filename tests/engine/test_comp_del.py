@@ -8,7 +8,7 @@ import torch
 from transformers import BertForSequenceClassification
 
 from attnserve.faithfulness import PAPER_BINS, deleted_probabilities, faithfulness, top
-from attnserve.games import text_game
+from attnserve.text.game import text_game
 from tests.conftest import make_tiny_bert
 
 TEXT = "a thoughtful, funny and sometimes unbearably sad film that never once looks away"

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from attnserve.faithfulness import AOPC_BINS, PAPER_BINS, faithfulness, top
-from attnserve.games import image_game, text_game
-from attnserve.image import ImageSpec
-from attnserve.text import encode_text
+from attnserve.image.codec import ImageSpec
+from attnserve.image.game import image_game
+from attnserve.text.codec import encode_text
+from attnserve.text.game import text_game
 from tests.conftest import make_tiny_vit
 from tests.reference.one_token import WORD, OneTokenModel, texts
 

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from attnserve.capture import capture
-from attnserve.games import image_game, text_game
-from attnserve.image import ImageSpec
+from attnserve.image.codec import ImageSpec
+from attnserve.image.game import image_game
 from attnserve.probe import Probe, ProbeSettings
-from attnserve.text import collate, encode_text
+from attnserve.text.codec import collate, encode_text
+from attnserve.text.game import text_game
 from tests.conftest import make_tiny_vit
 
 TEXT = "a thoughtful, funny and sometimes unbearably sad film that never once looks away"

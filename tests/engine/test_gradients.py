@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnserve.text import collate, encode_text
+from attnserve.text.codec import collate, encode_text
 
 
 def test_saliency_is_the_gradient_norm_at_each_embedding(explainer, tiny_bert, tokenizer) -> None:

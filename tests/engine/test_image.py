@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from attnserve.errors import InvalidInput
-from attnserve.image import ImageSpec, decode_image
+from attnserve.image.codec import ImageSpec, decode_image
 
 SPEC = ImageSpec(height=28, width=28, mean=(0.5,), std=(0.5,), patch_size=4)
 

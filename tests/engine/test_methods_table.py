@@ -14,8 +14,8 @@ from PIL import Image
 
 from attnserve.concepts.bank import RANDOM, CavBank
 from attnserve.explain import ModelInfo
-from attnserve.explain_image import ImageExplainer
-from attnserve.image import ImageSpec
+from attnserve.image.codec import ImageSpec
+from attnserve.image.explainer import ImageExplainer
 from attnserve.methods import REGISTRY
 from attnserve.methods.registry import ATTRIBUTIONS, IMAGE, TEXT
 from tests.conftest import CONCEPTS, make_amortizer, make_tiny_vit, random_cavs

@@ -8,7 +8,7 @@ import torch
 
 from attnserve.capture import ATTN_GRAD_LAYERS, ATTN_LAYERS, VALUE_GRAD_LAYERS, Capture, capture
 from attnserve.methods import relevance
-from attnserve.text import collate, encode_text
+from attnserve.text.codec import collate, encode_text
 from tests.reference.relevance_full import accumulate_full, rollout_full
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from attnserve.errors import InvalidInput
-from attnserve.text import collate, encode_text
+from attnserve.text.codec import CHARS_PER_POSITION, collate, encode_text
 
 
 def test_offsets_point_into_the_original_text(tokenizer) -> None:
@@ -64,3 +64,38 @@ def test_collate_pads_and_marks_players(tokenizer) -> None:
     assert players.sum(1).tolist() == [1, 4]
     assert inputs["attention_mask"].sum(1).tolist() == [3, 6]
     assert inputs["input_ids"][0, 0] == tokenizer.cls_token_id and inputs["input_ids"][0, 2] == tokenizer.sep_token_id
+
+
+def test_a_huge_text_is_read_only_as_far_as_the_model_could_keep(tokenizer) -> None:
+    """6 MB costs what a full-length text does, and the tokens kept are those of the whole text."""
+
+    class Reading:  # the tokenizer, noting how many characters it was handed
+        def __init__(self) -> None:
+            self.read: list[int] = []
+
+        def __call__(self, text: str, **options: object) -> object:
+            self.read.append(len(text))
+            return tokenizer(text, **options)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(tokenizer, name)
+
+    words = "a thoughtful and sometimes unbearably sad film " * 140_000
+    reading = Reading()
+    cut = encode_text(reading, words, 64)
+    assert reading.read == [64 * CHARS_PER_POSITION]
+    whole = encode_text(tokenizer, words[:2000], 64)
+    assert cut.truncated and cut.ids == whole.ids and cut.words == whole.words
+
+
+@pytest.mark.parametrize("filler", [" ", "x"])
+def test_a_text_cut_by_characters_says_so_and_keeps_no_split_word(tokenizer, filler: str) -> None:
+    """Mostly whitespace or one giant word: few positions, many characters. The word the character cut
+    falls in is dropped whole (a giant word is kept only when it is the first)."""
+    text = "dull " + filler * (64 * CHARS_PER_POSITION) + " end"
+    encoded = encode_text(tokenizer, text, 64)
+    assert encoded.truncated
+    assert encoded.words[0].text == "dull"
+    assert all(word.end <= 64 * CHARS_PER_POSITION for word in encoded.words)
+    if filler == "x":  # "xxx…" is one word cut by the limit: dropped, not served as a shorter word
+        assert [word.text for word in encoded.words] == ["dull"]

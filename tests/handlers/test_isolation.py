@@ -6,16 +6,23 @@ its batch with a valid one, which must be answered as if it were alone."""
 from __future__ import annotations
 
 import base64
+import json
 
+import jsonschema
 import pytest
+from attnserve_client._core import explain_response_dict
+from attnserve_protos import explanation_pb2
 
+from attnserve.text.explainer import WORD_CHARS
 from deploy.launch import ROOT
 from handlers.explain_handler import MAX_RESPONSE_BYTES
+from handlers.proto_codec import response_to_bytes
 from tests.deploy.conftest import parse_properties
 from tests.handlers.conftest import started
-from tests.handlers.test_explain_handler import run_batch
+from tests.handlers.test_explain_handler import handled, run_batch
 
 JSON = "application/json"
+SCHEMA = json.loads((ROOT / "docs" / "response.schema.json").read_text())
 VALID = ("body", {"text": "A gorgeous, moving film.", "methods": ["shapley_cls"]}, JSON)
 DEEP = b'{"text": "a", "methods": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # TorchServe forwards it undecoded
 HOSTILE = [
@@ -28,7 +35,7 @@ HOSTILE = [
         ("body", {"text": "a", "methods": ["kernel_shap"], "options": {"kernel_shap": {"samples": 10**9}}}, JSON),
         "options.kernel_shap.samples",
     ),
-    ("a megabyte field name", ("body", {"text": "a", "x" * 1_000_000: 1}, JSON), "x" * 80),
+    ("a megabyte field name", ("body", {"text": "a", "x" * 1_000_000: 1}, JSON), "x" * 79 + "…"),
     ("a megabyte kind", ("body", {"kind": "k" * 1_000_000, "text": "a"}, JSON), "kind"),
     ("an image for a text model", ("body", {"text": "a", "image": "AAAA"}, JSON), "image"),
 ]
@@ -79,3 +86,21 @@ def test_an_answer_over_the_response_limit_is_its_own_400_not_a_dead_worker(mode
 def test_the_handler_knows_the_servers_response_limit() -> None:
     for config in (ROOT / "deploy" / "config.properties", ROOT / "deploy" / "kserve" / "config.properties"):
         assert int(parse_properties(config.read_text())["max_response_size"]) == MAX_RESPONSE_BYTES, config
+
+
+def test_a_giant_word_comes_back_cut_and_flagged_over_both_transports(handler_and_context) -> None:
+    """A 1 MB body is read only as far as the model could keep, and a 1,500-character "word" in it (one
+    [UNK]) is echoed in ``words`` cut to WORD_CHARS, with ``cut: true``: the answer stays small."""
+    giant = "x" * 1500
+    body = ("body", {"text": f"dull {giant} film " + "so " * 330_000, "methods": ["gae"]}, JSON)
+    responses, context = handled(handler_and_context, [body, VALID])
+    assert [context.get_response_status(i)[0] for i in range(2)] == [200, 200]
+    answer = json.loads(responses[0])
+    assert answer["truncated"] and len(responses[0]) < 10_000
+    assert answer["words"][0] == {"text": "dull", "start": 0, "end": 4}
+    cut = answer["words"][1]
+    assert cut == {"text": "x" * WORD_CHARS, "start": 5, "end": cut["end"], "cut": True} and cut["end"] == 1505
+    jsonschema.validate(answer, SCHEMA)
+    sent = explanation_pb2.ExplainResponse.FromString(response_to_bytes(answer))
+    assert sent.words[1].cut and not sent.words[0].HasField("cut")
+    assert explain_response_dict(sent)["words"] == answer["words"]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from attnserve_client import Client
 
 from deploy.healthcheck import ROTATE_BEFORE, check, expires_at
 
@@ -38,3 +39,15 @@ def test_rotates_the_inference_key_before_it_expires(torchserve) -> None:
 def test_unhealthy_without_a_key_file(torchserve, tmp_path) -> None:
     problem = check(tmp_path / "key_file.json", torchserve.inference_url, torchserve.management_url, datetime.now(UTC))
     assert problem and "not written yet" in problem
+
+
+def test_publishes_the_inference_key_alone_for_clients(torchserve, tmp_path) -> None:
+    published = tmp_path / "key_file.json"
+    now = datetime.now(UTC)
+    assert (
+        check(torchserve.key_file, torchserve.inference_url, torchserve.management_url, now, client_key_file=published)
+        is None
+    )
+    assert json.loads(published.read_text()) == {"inference": json.loads(torchserve.key_file.read_text())["inference"]}
+    with Client(torchserve.inference_url, model="sentiment", key_file=published) as client:
+        assert client.explain("A gorgeous, moving film.", methods=[]).label == "positive"

@@ -240,7 +240,7 @@ def test_an_edit_to_any_of_the_network_code_changes_its_key(monkeypatch) -> None
 def test_the_targets_follow_the_game_and_not_the_network(monkeypatch) -> None:
     """Targets cost an hour per release: only an edit to the teacher or the masking game recomputes them."""
     base = amortized.targets_key("model", SETTINGS, TEXTS)
-    for path, changes in (("attnserve/games.py", True), ("attnserve/methods/amortized.py", False)):
+    for path, changes in (("attnserve/text/game.py", True), ("attnserve/methods/amortized.py", False)):
         with monkeypatch.context() as m:
             m.setattr(keys, "_source_sha", edited(REPO / path))
             assert (amortized.targets_key("model", SETTINGS, TEXTS) != base) == changes, path

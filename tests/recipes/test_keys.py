@@ -59,7 +59,7 @@ def test_the_expensive_teacher_stage_does_not_depend_on_serving_code() -> None:
     """Shapley targets cost an hour per release: their key must not move when capture, methods, the
     handler or the serving loader change; the masking game and the estimator are what they hash."""
     found = names(REPO_ROOT, closure([REPO_ROOT / "model_store/recipes/shapley_targets.py"]))
-    assert {"attnserve/games.py", "model_store/recipes/shapley_targets.py"} <= found
+    assert {"attnserve/text/game.py", "attnserve/image/game.py", "model_store/recipes/shapley_targets.py"} <= found
     assert not found & {
         "attnserve/capture.py",
         "attnserve/loading.py",

@@ -3,6 +3,12 @@
 Words are the tokenizer's own pre-tokenizer words (for BERT: split on whitespace and punctuation, so
 "isn't" is three words), because that is the unit the model's word pieces nest in exactly. Every token
 and word carries [start, end) character offsets into the original text.
+
+A text is read up to ``CHARS_PER_POSITION`` characters per position the model keeps, so a multi-MB body
+costs what a full-length one does: tokenizing is linear in characters and the rest would be cut anyway.
+Real text has a few characters per word piece, so only a text already cut by positions, or one that is
+mostly whitespace or one giant word, is cut by characters; a word the character cut splits is dropped
+whole, so every token kept is the one the full text gives.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from attnserve.errors import InvalidInput
+
+CHARS_PER_POSITION = 64  # English averages under 5 characters per word piece
 
 
 @dataclass(frozen=True)
@@ -46,16 +54,19 @@ class EncodedText:
 
 def encode_text(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int) -> EncodedText:
     """Tokenize one text; keep at most ``max_length`` positions including [CLS] and [SEP]."""
-    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    ids = encoding["input_ids"]
+    limit = max_length * CHARS_PER_POSITION
+    encoding = tokenizer(text[:limit], add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    ids, word_ids = encoding["input_ids"], encoding.word_ids()
     if not ids:
         raise InvalidInput("text has no characters the model can read", "text")
     keep = max_length - 2
-    truncated = len(ids) > keep
+    if len(text) > limit and word_ids[0] != word_ids[-1]:  # the last word read may be cut: drop it whole
+        keep = min(keep, word_ids.index(word_ids[-1]))
+    truncated = len(ids) > keep or len(text) > limit
     ids = ids[:keep]
     offsets = encoding["offset_mapping"][:keep]
     pieces = tokenizer.convert_ids_to_tokens(ids)
-    word_ids = encoding.word_ids()[: len(ids)]
+    word_ids = word_ids[: len(ids)]
     tokens = [Span(piece, start, end) for piece, (start, end) in zip(pieces, offsets, strict=True)]
     first: dict[int, int] = {}
     spans: list[list[int]] = []

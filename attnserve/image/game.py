@@ -1,33 +1,25 @@
-"""The masking games an explainer is trained and evaluated on: one input, the class the model predicts
-for it as target, and ``presence_probability(present [k, n]) -> [k]``, the target-class probability
-with the absent players masked. Text masks tokens with [MASK] (``attnserve.probe.Row``, the same game
-the perturbation baselines play); images fill patches with black pixels (``PatchRow``).
+"""The image masking game: one image, the class the model predicts for it as target, and the
+target-class probability with absent patches filled with black pixels (the Fashion-MNIST background).
 
-They live in the engine so that the archive build, which trains the learned explainer on these games,
-and the harness, which scores every method on them, play the same game without importing each other.
-Only torch, numpy and the engine's input modules are imported here: a build cache key hashes every
-repo module this one pulls in, so no capture or method code may change that key.
+The faithfulness metrics (``attnserve.faithfulness``) and the build that trains the learned explainer
+play it by this one definition. Only torch, numpy and the image codec are imported here: a build
+stage's cache key hashes every repository module this one pulls in, so no capture or method code may
+change that key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from attnserve.image import ImageSpec, to_unit
-from attnserve.probe import Row
-from attnserve.text import collate, encode_text
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+from attnserve.image.codec import ImageSpec, to_unit
 
 
 @dataclass(frozen=True)
-class PatchRow:
+class ImageGame:
     """One image and its predicted class; players are the patches in row-major order. An absent patch's
     pixels are set to ``fill`` (the normalised value of a black pixel, [C, 1, 1])."""
 
@@ -63,21 +55,10 @@ class PatchRow:
         return logits.float().softmax(-1)[:, self.target]
 
 
-def text_game(model: nn.Module, tokenizer: PreTrainedTokenizerBase, text: str, max_length: int) -> Row:
-    """``text`` encoded as the served explainer encodes it (so its players are the tokens a response
-    scores), with the class the model predicts on the full text as target."""
-    inputs, players = collate(tokenizer, [encode_text(tokenizer, text, max_length)])
-    device = next(model.parameters()).device
-    inputs = {key: value.to(device) for key, value in inputs.items()}
-    with torch.inference_mode():
-        target = int(model(**inputs).logits.argmax(-1))
-    return Row(model, inputs, players[0].to(device), target, tokenizer.mask_token_id)
-
-
-def image_game(model: nn.Module, spec: ImageSpec, image: np.ndarray) -> PatchRow:
+def image_game(model: nn.Module, spec: ImageSpec, image: np.ndarray) -> ImageGame:
     """image: uint8 [H, W] or [H, W, C], already at the model's input size -> the image as the model sees
     it, with its predicted class as target."""
-    pixels = spec.normalise(to_unit(image))[None]  # as attnserve.image.decode_image does
+    pixels = spec.normalise(to_unit(image))[None]  # as attnserve.image.codec.decode_image does
     with torch.inference_mode():
         target = int(model(pixel_values=pixels).logits.argmax(-1))
-    return PatchRow(model, pixels, spec.grid, spec.patch_size, spec.black, target)
+    return ImageGame(model, pixels, spec.grid, spec.patch_size, spec.black, target)

@@ -1,4 +1,8 @@
-"""The image codec of the explainer: PNG/JPEG in, ViT patches as the players.
+"""The image modality's explainer: PNG/JPEG in, ViT patches as the players.
+
+The image modality is this package: ``codec`` (limits, decoding, normalisation), ``game`` (the
+black-patch game its attributions are measured and learned on) and this module (the ``Explainer``
+protocol over them, and how an image model directory is loaded).
 
 A request is the image's bytes (the default methods run) or a JSON object ``{"image": base64,
 "methods", "target", "concepts"}``. Players are the patch tokens, in row-major order, after the
@@ -14,6 +18,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,8 +26,8 @@ from torch import Tensor, nn
 
 from attnserve.concepts.bank import CavBank
 from attnserve.errors import InvalidInput
-from attnserve.explain import Batch, Explainer, ModelInfo
-from attnserve.image import DecodedImage, ImageSpec, decode_image
+from attnserve.explain import DEFAULT_METHODS, Batch, Explainer, ModelInfo
+from attnserve.image.codec import MAX_BYTES, MAX_PIXELS, DecodedImage, ImageSpec, decode_image
 from attnserve.request import check_fields, parse_json, parse_settings
 
 FIELDS = ("image", "methods", "target", "concepts")
@@ -55,6 +60,20 @@ class ImageExplainer(Explainer[DecodedImage]):
         super().__init__(model, info, default_methods, bank=bank, amortizer=amortizer)
         self.spec = spec
         self.leading = LEADING_TOKENS.get(getattr(model.config, "model_type", ""), 1)
+
+    @classmethod
+    def load(cls, model_dir: Path, settings: Mapping[str, Any], info: ModelInfo, device: str) -> ImageExplainer:
+        from transformers import AutoModelForImageClassification
+
+        model = AutoModelForImageClassification.from_pretrained(model_dir, attn_implementation="eager")
+        model = model.to(device).eval()
+        spec = ImageSpec.from_model_dir(
+            model_dir,
+            max_bytes=int(settings.get("max_image_bytes", MAX_BYTES)),
+            max_pixels=int(settings.get("max_image_pixels", MAX_PIXELS)),
+        )
+        defaults = settings.get("default_methods", DEFAULT_METHODS)
+        return cls(model, spec, info, defaults, **cls.resources(model_dir, model))
 
     def parse(self, body: object, content_type: str | None) -> ImageRequest:
         if isinstance(body, bytes | bytearray) and not _is_json(bytes(body), content_type):
