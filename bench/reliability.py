@@ -92,6 +92,7 @@ class Target:
     url: str
     key_file: Path
     models: tuple[str, ...]
+    grpc_target: str | None = None  # when set, every other client speaks gRPC
 
     @property
     def pid_file(self) -> Path:
@@ -272,11 +273,14 @@ def error_text(error: Exception) -> str:
 
 def valid_client(run: Run, target: Target, model: str, work: Workload, index: int) -> None:
     """One user: a closed loop of valid requests through the SDK with its default retries and timeout."""
-    with Client(target.url, model=model, key_file=target.key_file) as client:
+    grpc = target.grpc_target is not None and index % 2 == 1
+    transport = {"grpc_target": target.grpc_target, "transport": "grpc"} if grpc else {}
+    with Client(target.url, model=model, key_file=target.key_file, **transport) as client:
         for turn in itertools.count(index):
             if not run.running():
                 return
             kind, fields = work.mix[turn % len(work.mix)]
+            kind = f"{kind}/grpc" if grpc else kind
             start = run.now()
             try:
                 explain(client, work.payloads[turn % len(work.payloads)], fields)
@@ -620,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         server = TorchServe(workdir, [f"{m}={m}.mar" for m in models], Ports.free())
         server.start()
         try:
-            summary = measure(Target(server.inference_url, server.key_file, models), settings)
+            summary = measure(Target(server.inference_url, server.key_file, models, server.grpc_target), settings)
         finally:
             server.stop()
         print(f"TorchServe's logs: {workdir / 'logs'}")
