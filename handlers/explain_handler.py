@@ -107,15 +107,15 @@ class ExplainHandler:
     def handle(self, data: list[dict], context) -> list[str | bytes]:
         routed = [self._routed(i, row, context) for i, row in enumerate(data)]
         outcomes: list[dict | AttnserveError | None] = [None] * len(data)
-        explain, scored_sets = [], 0
+        explain, scored = [], False  # whether a global set has been scored in this batch
         for i, (kind, body, _, _) in enumerate(routed):
             if kind != GLOBAL:
                 explain.append(i)
             elif isinstance(body, AttnserveError):
                 outcomes[i] = body
             else:
-                outcomes[i] = self._global(body, busy=scored_sets > 0)
-                scored_sets += isinstance(outcomes[i], dict)
+                outcomes[i] = self._global(body, busy=scored)
+                scored = scored or isinstance(outcomes[i], dict)
         report = self.explainer.explain_batch([(routed[i][1], routed[i][2]) for i in explain])
         if self.metrics:
             self.metrics.record(report)

@@ -446,6 +446,11 @@ def text_request(transport: str, text: str, methods: list[str]) -> Body:
     return as_torchserve("body", raw, "text/plain") if transport == "plain" else as_torchserve("data", raw, "")
 
 
+def json_input(key: str, body: object) -> Body:
+    """``body`` as JSON under input ``key``: REST's "body" says so in its content type, gRPC's "data" does not."""
+    return as_torchserve(key, json_bytes(body), JSON if key == "body" else "")
+
+
 # --- the properties, text model ------------------------------------------------------------------------
 
 
@@ -454,8 +459,7 @@ def text_request(transport: str, text: str, methods: list[str]) -> Body:
 def test_any_json_value_as_a_body(
     handler_and_context, text_reference, body: object, key: str, placement: tuple[int, int]
 ) -> None:
-    hostile = as_torchserve(key, json_bytes(body), JSON if key == "body" else "")
-    assert_isolated(handler_and_context, TEXT_MATE, text_reference, hostile, placement)
+    assert_isolated(handler_and_context, TEXT_MATE, text_reference, json_input(key, body), placement)
 
 
 @FUZZ
@@ -548,8 +552,7 @@ def test_any_methods_target_and_concepts(
 def test_any_global_concepts_request(
     handler_and_context, text_reference, body: dict, key: str, placement: tuple[int, int]
 ) -> None:
-    hostile = as_torchserve(key, json_bytes(body), JSON if key == "body" else "")
-    assert_isolated(handler_and_context, TEXT_MATE, text_reference, hostile, placement)
+    assert_isolated(handler_and_context, TEXT_MATE, text_reference, json_input(key, body), placement)
 
 
 @FUZZ
