@@ -10,12 +10,22 @@ histogram below is three declared *counters*, ``<name>_bucket{le}``, ``<name>_su
 
 TorchServe drops every metric its YAML does not declare, silently; ``declared_series()`` is the list
 deploy/metrics.yaml must hold, and tests/deploy/test_metrics_config.py checks the two agree.
+
+Why increments are summed and sent once a second, not per batch: every ``add_or_update`` is one line on
+the worker's stdout that the frontend parses, and a histogram observation touches every bucket above the
+value (cumulative, as Prometheus defines them). Sent per batch, a lone client's prediction cost about 70
+lines, worker and frontend CPU included. Counters only add, so the sum of a second's increments is the
+same series; what an operator gives up is at most ``FLUSH_EVERY_S`` of delay, and that second's counts
+when a worker is killed.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections import Counter
+import threading
+import time
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +37,8 @@ from attnserve.capture import GRAD_NEEDS
 from attnserve.errors import AttnserveError
 from attnserve.explain import BatchReport
 from attnserve.methods import METHOD_NAMES, REGISTRY
+
+log = logging.getLogger(__name__)
 
 PREDICT = "predict"  # method label of a prediction-only request (``"methods": []``)
 REJECTED = "none"  # method label of a request rejected before its methods were known
@@ -44,6 +56,7 @@ LATENCY_BUCKETS_S = (
     *(10.0, 20.0, 30.0, 60.0, 120.0),
 )
 TOKEN_BUCKETS = (4, 8, 16, 32, 64, 128, 256, 512)
+FLUSH_EVERY_S = 1.0  # a Prometheus scrape is typically every 15 s: a second's delay is invisible on a dashboard
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
@@ -88,22 +101,44 @@ def bucket_label(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else f"{bound:g}"
 
 
+class Pending:
+    """Counter increments waiting to be sent: (counter, labels) -> summed increment. ``add`` is called on
+    the request path, ``send`` from the flushing thread; a lock keeps every increment exactly once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sums: defaultdict[tuple[MetricAbstract, tuple[str, ...]], float] = defaultdict(float)
+
+    def add(self, counter: MetricAbstract, labels: Sequence[str], increment: float) -> None:
+        with self._lock:
+            self._sums[counter, tuple(labels)] += increment
+
+    def send(self) -> int:
+        """One metric line per series that moved (or was created at zero) since the last send; how many."""
+        with self._lock:
+            sums, self._sums = self._sums, defaultdict(float)
+        for (counter, labels), increment in sums.items():
+            counter.add_or_update(increment, list(labels))
+        return len(sums)
+
+
 class Histogram:
     """A Prometheus histogram made of three TorchServe counters (see the module docstring)."""
 
-    def __init__(self, metrics: MetricCacheAbstract, spec: HistogramSpec) -> None:
+    def __init__(self, metrics: MetricCacheAbstract, spec: HistogramSpec, pending: Pending) -> None:
         self.bounds = (*spec.buckets, math.inf)
         self._bucket, self._sum, self._count = (_counter(metrics, s) for s in spec.series())
+        self._pending = pending
 
     def observe(self, labels: Sequence[str], values: Sequence[float]) -> None:
-        """Add a batch's observations for one label set: one metric line per bucket, not per value.
-        An empty ``values`` creates the series at zero."""
+        """Add observations for one label set, as increments of its bucket, sum and count series. An
+        empty ``values`` creates the series at zero."""
         for bound in self.bounds:
             below = sum(value <= bound for value in values)
             if below or not values:
-                self._bucket.add_or_update(below, [*labels, bucket_label(bound)])
-        self._sum.add_or_update(sum(values), list(labels))
-        self._count.add_or_update(len(values), list(labels))
+                self._pending.add(self._bucket, [*labels, bucket_label(bound)], below)
+        self._pending.add(self._sum, labels, sum(values))
+        self._pending.add(self._count, labels, len(values))
 
 
 def _counter(metrics: MetricCacheAbstract, series: Series) -> MetricAbstract:
@@ -133,16 +168,36 @@ def method_latency(report: BatchReport, method: str) -> float:
 
 
 class HandlerMetrics:
-    """The metrics of one model's handler: ``record`` once per batch, with the engine's report."""
+    """The metrics of one model's handler: ``record`` once per batch, with the engine's report; a daemon
+    thread sends what was recorded every ``flush_every_s`` (None: only when ``flush`` is called)."""
 
-    def __init__(self, metrics: MetricCacheAbstract, model_name: str) -> None:
+    def __init__(
+        self, metrics: MetricCacheAbstract, model_name: str, flush_every_s: float | None = FLUSH_EVERY_S
+    ) -> None:
         self.model = model_name
-        self.method_seconds = Histogram(metrics, METHOD_SECONDS)
-        self.phase_seconds = Histogram(metrics, PHASE_SECONDS)
-        self.request_tokens = Histogram(metrics, REQUEST_TOKENS)
-        self.batch_size = Histogram(metrics, BATCH_SIZE)
+        self.pending = Pending()
+        self.method_seconds = Histogram(metrics, METHOD_SECONDS, self.pending)
+        self.phase_seconds = Histogram(metrics, PHASE_SECONDS, self.pending)
+        self.request_tokens = Histogram(metrics, REQUEST_TOKENS, self.pending)
+        self.batch_size = Histogram(metrics, BATCH_SIZE, self.pending)
         self.requests = _counter(metrics, REQUESTS)
         self._start_at_zero([*METHOD_NAMES, PREDICT])
+        self.flush()  # the zero series are served from the worker's first moment
+        if flush_every_s is not None:
+            threading.Thread(target=self._flush_forever, args=(flush_every_s,), name="metrics", daemon=True).start()
+
+    def flush(self) -> int:
+        """Send every increment recorded so far; the number of metric lines written."""
+        return self.pending.send()
+
+    def _flush_forever(self, every_s: float) -> None:
+        """Runs as long as the worker; a failed send is logged, and the next one tries again."""
+        while True:
+            time.sleep(every_s)
+            try:
+                self.flush()
+            except Exception:
+                log.exception("sending the handler's metrics failed")
 
     def _start_at_zero(self, methods: list[str]) -> None:
         """Create every known series at 0 when the worker starts: a counter that first appears already
@@ -150,8 +205,8 @@ class HandlerMetrics:
         for method in methods:
             self.method_seconds.observe((self.model, method), ())
             for outcome in OUTCOMES:
-                self.requests.add_or_update(0, [self.model, method, outcome])
-        self.requests.add_or_update(0, [self.model, REJECTED, "bad_input"])
+                self.pending.add(self.requests, [self.model, method, outcome], 0)
+        self.pending.add(self.requests, [self.model, REJECTED, "bad_input"], 0)
         for phase in PHASES:
             self.phase_seconds.observe((self.model, phase), ())
         self.request_tokens.observe((self.model,), ())
@@ -171,7 +226,7 @@ class HandlerMetrics:
                 answered.update(methods)
                 tokens.append(len(outcome["tokens"]) if "tokens" in outcome else math.prod(outcome["patches"]["grid"]))
         for (method, result), count in requests.items():
-            self.requests.add_or_update(count, [self.model, method, result])
+            self.pending.add(self.requests, [self.model, method, result], count)
         for method, count in answered.items():
             self.method_seconds.observe((self.model, method), [method_latency(report, method)] * count)
         for phase in PHASES:

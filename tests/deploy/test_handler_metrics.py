@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
@@ -46,8 +49,9 @@ class Lines(logging.Handler):
         return totals
 
 
-@pytest.fixture
-def recorder() -> tuple[HandlerMetrics, Lines]:
+@contextmanager
+def handler_metrics(flush_every_s: float | None) -> Iterator[tuple[HandlerMetrics, Lines]]:
+    """HandlerMetrics on TorchServe's own cache, with every line it writes collected."""
     cache = MetricsCacheYamlImpl(str(METRICS_CONFIG))
     cache.initialize_cache()
     lines = Lines()
@@ -55,9 +59,15 @@ def recorder() -> tuple[HandlerMetrics, Lines]:
     logger.addHandler(lines)
     logger.setLevel(logging.INFO)
     try:
-        yield HandlerMetrics(cache, "sentiment"), lines
+        yield HandlerMetrics(cache, "sentiment", flush_every_s), lines
     finally:
         logger.removeHandler(lines)
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[HandlerMetrics, Lines]]:
+    with handler_metrics(flush_every_s=None) as found:
+        yield found
 
 
 def answered(tokens: int) -> dict:
@@ -98,6 +108,7 @@ def test_a_batch_counts_each_request_under_its_methods_and_outcome(recorder) -> 
     metrics, lines = recorder
     lines.lines.clear()
     metrics.record(batch())
+    metrics.flush()
     totals = lines.totals()
     requests = {
         (dict(key)["method"], dict(key)["outcome"]): value
@@ -121,6 +132,7 @@ def test_a_method_latency_is_what_asking_for_that_method_costs(recorder) -> None
     metrics, lines = recorder
     lines.lines.clear()
     metrics.record(batch())
+    metrics.flush()
     totals = lines.totals()
 
     def latency(method: str) -> float:
@@ -136,6 +148,32 @@ def test_a_method_latency_is_what_asking_for_that_method_costs(recorder) -> None
     assert latency(PREDICT) == pytest.approx(shared)
     assert (in_bucket("shapley_cls", "0.005"), in_bucket("shapley_cls", "0.007")) == (0, 1)  # 5.1 ms
     assert (in_bucket("grad_shapley_mutual", "0.01"), in_bucket("grad_shapley_mutual", "0.02")) == (0, 1)  # 11.5 ms
+
+
+def test_batches_are_summed_into_one_line_per_series_until_sent(recorder) -> None:
+    metrics, lines = recorder
+    lines.lines.clear()
+    metrics.record(batch())
+    assert lines.lines == []  # nothing is written on the request path
+    sent = metrics.flush()
+    once = lines.totals()
+    assert sent == len(lines.lines) == len(once)
+    lines.lines.clear()
+    for _ in range(3):
+        metrics.record(batch())
+    assert metrics.flush() == sent  # three batches, as many lines as one
+    assert lines.totals() == {key: 3 * value for key, value in once.items()}
+    assert metrics.flush() == 0  # nothing moved since
+
+
+def test_the_worker_sends_on_its_own_without_another_request() -> None:
+    with handler_metrics(flush_every_s=0.05) as (metrics, lines):
+        lines.lines.clear()
+        metrics.record(batch())
+        deadline = time.monotonic() + 5
+        while ("attnserve_batch_size_count", labels()) not in lines.totals() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lines.totals()["attnserve_batch_size_count", labels()] == 1
 
 
 def test_tcav_is_labelled_like_any_method_and_pays_for_the_backward_pass() -> None:
