@@ -2,6 +2,7 @@
 same machine: what TorchServe, the transports and its batching add on top of the maths.
 
     .venv/bin/python -m bench.curve [--quick] [--batch-size N] [--max-batch-delay-ms MS] [--seconds S]
+    .venv/bin/python -m bench.curve --device cuda --precision bfloat16 --json ... --plot ...   # on a GPU
 
 One run, one fixed set of held-out sentences, five conditions: prediction only (``"methods": []``), the
 bundle's default methods (``methods`` left out), ``gae``, ``amortized_shapley`` and both in one request.
@@ -23,6 +24,11 @@ file in a copy of the archive. This benchmark's own TorchServe (free ports, besi
 serves the copy and the in-process engine loads it: both run the very same weights and settings. (The
 engine code differs only if attnserve/ changed since the archive, which packs its own copy, was built.)
 
+On a GPU host, ``--device cuda`` puts the in-process engine on the GPU; the served worker is on it
+already, since TorchServe hands each worker a ``gpu_id`` whenever it sees GPUs. ``--precision`` writes
+``handler.precision`` into the copy's model-config.yaml and runs the in-process engine under the same
+autocast (``handlers.explain_handler.precision_context``).
+
 Output: markdown tables on stdout (docs/performance.md holds the last full run), the raw figures as JSON
 and a plot (docs/performance.json, docs/performance.png; with --quick, under var/bench/). Figures only mean
 something on an otherwise idle machine: the load average is recorded, and a busy machine is warned about.
@@ -41,6 +47,7 @@ import time
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +60,7 @@ from attnserve_client import AsyncClient, AttnserveClientError
 from attnserve.explain import Explainer, ModelInfo
 from attnserve.loading import load_explainer
 from deploy.launch import ROOT, Ports, TorchServe
+from handlers.explain_handler import PRECISIONS, precision_context
 from model_store.recipes import sentiment
 
 MODEL = "sentiment"
@@ -91,24 +99,26 @@ def percentile(values: Sequence[float], q: float) -> float:
 # --- the archive both sides run ---------------------------------------------------------------------
 
 
-def serving_copy(source: Path, store: Path, overrides: dict[str, int]) -> dict[str, Any]:
-    """Copy ``source`` into ``store`` with ``overrides`` written into its model-config.yaml; the copy's
-    model config. Entries are stored uncompressed: the copy takes a second, and TorchServe unpacks it alike."""
+def serving_copy(source: Path, store: Path, overrides: dict[str, int], handler: dict[str, str]) -> dict[str, Any]:
+    """Copy ``source`` into ``store`` with ``overrides`` (TorchServe's keys) and ``handler`` (keys of its
+    ``handler`` section) written into its model-config.yaml; the copy's model config. Entries are stored
+    uncompressed: the copy takes a second, and TorchServe unpacks it alike."""
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(store / source.name, "w") as new:
         config_name = json.loads(old.read(MANIFEST))["model"]["configFile"]
         config = {**yaml.safe_load(old.read(config_name)), **overrides}
+        config["handler"] = {**config.get("handler", {}), **handler}
         for entry in old.infolist():
             is_config = entry.filename == config_name
             new.writestr(entry.filename, yaml.safe_dump(config, sort_keys=False) if is_config else old.read(entry))
     return config
 
 
-def load_engine(archive: Path, model_dir: Path, config: dict[str, Any]) -> Explainer:
+def load_engine(archive: Path, model_dir: Path, config: dict[str, Any], device: str) -> Explainer:
     """The archive's model behind the explainer, loaded as the handler loads it (same settings)."""
     with zipfile.ZipFile(archive) as packed:
         packed.extractall(model_dir)
     version = str(json.loads((model_dir / "model_card.json").read_text())["version"])
-    return load_explainer(model_dir, config.get("handler", {}), ModelInfo(MODEL, version))
+    return load_explainer(model_dir, config.get("handler", {}), ModelInfo(MODEL, version), device)
 
 
 # --- in process ---------------------------------------------------------------------------------------
@@ -126,25 +136,29 @@ def repeat(step: Callable[[int], None], seconds: float, at_least: int) -> tuple[
     return durations, time.process_time() - cpu
 
 
-def answered(explainer: Explainer, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    outcomes = explainer.explain([(one, "application/json") for one in bodies])
+def answered(explainer: Explainer, bodies: list[dict[str, Any]], *, precision: str) -> list[dict[str, Any]]:
+    with precision_context(precision, explainer.device):  # as the handler runs a batch
+        outcomes = explainer.explain([(one, "application/json") for one in bodies])
     for outcome in outcomes:
         if not isinstance(outcome, dict):
             raise RuntimeError(f"the engine refused a benchmark request: {outcome}")
     return outcomes
 
 
-def engine_figures(explainer: Explainer, bodies: list[dict[str, Any]], batches: list[int], seconds: float) -> dict:
+def engine_figures(
+    explainer: Explainer, bodies: list[dict[str, Any]], batches: list[int], seconds: float, precision: str
+) -> dict:
     """Batch-1 latency (and the REST answer's JSON encoding), then requests/s per batch size; the limit."""
     outcomes: list[dict[str, Any]] = []
-    answered(explainer, bodies[:1])  # warm-up
-    latencies, cpu = repeat(lambda i: outcomes.extend(answered(explainer, [bodies[i % len(bodies)]])), seconds, 5)
+    run = partial(answered, explainer, precision=precision)
+    run(bodies[:1])  # warm-up
+    latencies, cpu = repeat(lambda i: outcomes.extend(run([bodies[i % len(bodies)]])), seconds, 5)
     encode, _ = repeat(lambda i: json.dumps(outcomes[i % len(outcomes)]), 0, len(outcomes))
     throughput = {}
     for size in batches:
         groups = [[bodies[(k * size + j) % len(bodies)] for j in range(size)] for k in range(len(bodies))]
-        answered(explainer, groups[0])  # warm-up: the first pass of a shape allocates
-        durations, _ = repeat(lambda i, groups=groups: answered(explainer, groups[i % len(groups)]), seconds, 2)
+        run(groups[0])  # warm-up: the first pass of a shape allocates
+        durations, _ = repeat(lambda i, groups=groups: run(groups[i % len(groups)]), seconds, 2)
         throughput[size] = size * len(durations) / sum(durations)
     best = max(throughput, key=throughput.__getitem__)
     return {
@@ -476,6 +490,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, nargs="+", help="concurrent clients (full 1 4 16 64, quick 1 4)")
     parser.add_argument("--engine-batches", type=int, nargs="+", help="in-process batch sizes (full 1 8 16 32 64)")
     parser.add_argument("--texts", type=int, default=64, help="held-out sentences the requests cycle through")
+    parser.add_argument("--device", default="cpu", help="the in-process engine's device, e.g. cuda (default cpu)")
+    parser.add_argument(
+        "--precision", choices=list(PRECISIONS), default="float32", help="handler.precision on both sides"
+    )
     parser.add_argument("--json", type=Path, help="raw figures (default docs/performance.json)")
     parser.add_argument("--plot", type=Path, help="the plot (default docs/performance.png)")
     args = parser.parse_args()
@@ -492,16 +510,16 @@ def measure(settings: dict[str, Any], overrides: dict[str, int], texts: list[str
     with tempfile.TemporaryDirectory(prefix="attnserve-curve-") as scratch:
         store = Path(scratch, "store")
         store.mkdir()
-        config = serving_copy(ARCHIVE, store, overrides)
+        config = serving_copy(ARCHIVE, store, overrides, {"precision": settings["precision"]})
         settings |= {key: config[key] for key in ("batchSize", "maxBatchDelay")}
         settings["default_methods"] = config.get("handler", {}).get("default_methods")
         print(f"{len(texts)} held-out sentences; conditions {CONDITIONS} (default = {settings['default_methods']})")
-        explainer = load_engine(store / ARCHIVE.name, Path(scratch, "model"), config)
+        explainer = load_engine(store / ARCHIVE.name, Path(scratch, "model"), config, settings["device"])
         engine = {}
         for condition, methods in CONDITIONS.items():
             bodies = [body(text, methods) for text in texts]
             engine[condition] = engine_figures(
-                explainer, bodies, settings["engine_batches"], settings["engine_seconds"]
+                explainer, bodies, settings["engine_batches"], settings["engine_seconds"], settings["precision"]
             )
             print(f"  in process  {condition:<22}{engine[condition]['limit_rps']:>8.1f} req/s limit", flush=True)
         del explainer  # its memory, before the worker loads its own copy
@@ -522,9 +540,12 @@ def main() -> None:
         key: value if getattr(args, key, None) is None else getattr(args, key) for key, value in PRESETS[mode].items()
     }
     settings["engine_batches"] = args.engine_batches or ENGINE_BATCHES[mode]
+    settings |= {"device": args.device, "precision": args.precision}
     overrides = {"batchSize": args.batch_size, "maxBatchDelay": args.max_batch_delay_ms}
     torch.set_num_threads(os.cpu_count() or 1)
     machine = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        machine["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     machine["load_before"] = os.getloadavg()[0]
     if machine["load_before"] > BUSY_LOAD:
         print(f"warning: load average {machine['load_before']:.1f}: the cores are busy, the figures will be distorted")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
@@ -69,6 +70,19 @@ GLOBAL_HINT = (
 )
 
 
+# The bundle's ``handler.precision``: "bfloat16" runs every pass of a batch (the capture, the methods, the
+# perturbation baselines) under autocast, so matrix products run in bfloat16 and autocast keeps softmax,
+# norms and reductions in float32. Meant for GPUs with bfloat16 units; docs/deploy.md states how far it
+# moves the explanations (tests/handlers/test_precision.py measures it on the sentiment model).
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+def precision_context(precision: str, device: torch.device) -> AbstractContextManager:
+    """The context every pass of a batch runs in: autocast to ``precision`` on ``device``, or nothing."""
+    dtype = PRECISIONS[precision]
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
 def select_device(gpu_id: object) -> torch.device:
     """TorchServe gives each worker a ``gpu_id`` (None on CPU hosts); honour it, since plain workers
     see every GPU."""
@@ -82,6 +96,7 @@ class ExplainHandler:
         self.explainer: Explainer | None = None
         self.metrics: HandlerMetrics | None = None
         self.max_response_bytes = MAX_RESPONSE_BYTES
+        self.precision = "float32"  # the bundle's handler.precision (PRECISIONS)
         self.initialized = False
 
     def initialize(self, context) -> None:
@@ -91,13 +106,17 @@ class ExplainHandler:
         model_dir = Path(properties["model_dir"])
         settings = (context.model_yaml_config or {}).get("handler", {})
         device = select_device(properties.get("gpu_id"))
+        precision = settings.get("precision", "float32")
+        if precision not in PRECISIONS:
+            raise ValueError(f"handler.precision is {precision!r}; known: {', '.join(PRECISIONS)}")
+        self.precision = precision
         version = str(json.loads((model_dir / "model_card.json").read_text())["version"])
         self.explainer = load_explainer(model_dir, settings, ModelInfo(context.model_name, version), device)
         self.max_response_bytes = int(settings.get("max_response_bytes", MAX_RESPONSE_BYTES))
         # A TorchServe worker always passes its metrics cache; an in-process test may pass none.
         self.metrics = HandlerMetrics(context.metrics, context.model_name) if context.metrics else None
         self.initialized = True
-        log.info("loaded %s (%s) v%s on %s", context.model_name, self.modality, version, device)
+        log.info("loaded %s (%s) v%s on %s, %s", context.model_name, self.modality, version, device, precision)
 
     @property
     def modality(self) -> str:
@@ -105,6 +124,10 @@ class ExplainHandler:
         return self.explainer.modality
 
     def handle(self, data: list[dict], context) -> list[str | bytes]:
+        with precision_context(self.precision, self.explainer.device):
+            return self._handle(data, context)
+
+    def _handle(self, data: list[dict], context) -> list[str | bytes]:
         routed = [self._routed(i, row, context) for i, row in enumerate(data)]
         outcomes: list[dict | AttnserveError | None] = [None] * len(data)
         explain, scored = [], False  # whether a global set has been scored in this batch
