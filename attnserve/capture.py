@@ -33,8 +33,9 @@ CLS_ATTN_LAYERS = "cls_attn_layers"  # per layer, mean over heads of the [CLS] r
 CONCEPT_GRAD_LAYERS = "concept_grad_layers"
 # signed per-token signals of the logit's gradient, [B, T, S] (layout: ``signal_names``)
 TOKEN_SIGNALS = "token_signals"
+HIDDEN = "hidden"  # [B, T, D]: the last encoder block's output (before any final norm or pooler)
 MAP_NEEDS = frozenset({ATTN, ATTN_GRAD, ATTN_LAYERS, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS, CLS_ATTN_LAYERS})
-NEEDS = MAP_NEEDS | {CONCEPT_GRAD_LAYERS, TOKEN_SIGNALS}
+NEEDS = MAP_NEEDS | {CONCEPT_GRAD_LAYERS, TOKEN_SIGNALS, HIDDEN}
 GRAD_NEEDS = frozenset({ATTN_GRAD, ATTN_GRAD_LAYERS, VALUE_GRAD_LAYERS, CONCEPT_GRAD_LAYERS, TOKEN_SIGNALS})
 
 
@@ -54,6 +55,7 @@ class Capture:
     cls_attn_layers: Tensor | None = None  # [L, B, T]
     concept_grad_layers: Tensor | None = None  # [len(ConceptSettings.layers), B, T, C]
     token_signals: Tensor | None = None  # [B, T, S]
+    hidden: Tensor | None = None  # [B, T, D]
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -327,6 +329,15 @@ def capture(
     signal_recorder = _SignalRecorder(depth(model)) if TOKEN_SIGNALS in needs else None
     if signal_recorder:
         hooks.extend(signal_recorder.hooks(model))
+    last: list[Tensor] = []
+    if HIDDEN in needs:
+
+        def keep_last(_layer: int, _module: nn.Module, output: Tensor | tuple) -> None:
+            """Every block overwrites it, so what stays is the last block's (a shared block's last call)."""
+            state = output[0] if isinstance(output, tuple) else output
+            last[:] = [state.detach().float()]
+
+        hooks.extend(hook_calls(recorded_modules(model, "hidden_states"), keep_last))
     leaf: dict[str, Tensor] = {}
 
     def make_leaf(_module: nn.Module, _args: tuple, output: Tensor) -> Tensor:
@@ -361,6 +372,7 @@ def capture(
         players=players,
         concept_grad_layers=torch.stack(concept_recorder.found) if concept_recorder else None,
         token_signals=signal_recorder.results(found[TOKEN_SIGNALS]) if signal_recorder else None,
+        hidden=last[0] if last else None,
         timings_s=timings,
         **{key: found.get(key) for key in MAP_NEEDS},
     )

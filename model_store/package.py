@@ -49,7 +49,8 @@ EXPLAINER = {
     "permutations": 12,
     "batch": 256,
     "seed": 1337,
-    "head": {"hidden": 64, "epochs": 80, "lr": 0.002, "weight_decay": 0.0001},
+    # width and heads 0: the packaged model's own hidden size and attention heads
+    "head": {"width": 0, "heads": 0, "layers": 1, "epochs": 12, "lr": 0.0005, "weight_decay": 0.01},
     "quick": {"inputs": 24, "permutations": 2, "epochs": 5},
 }
 # CAV settings for a packaged model's concept files (see the `concepts` section of a bundle).

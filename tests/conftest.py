@@ -19,7 +19,6 @@ from transformers import (
     ViTForImageClassification,
 )
 
-from attnserve.capture import model_signal_names
 from attnserve.concepts.bank import RANDOM, CavBank, CavSet
 from attnserve.explain import ModelInfo
 from attnserve.image.codec import ImageSpec
@@ -84,8 +83,10 @@ def make_amortizer(model: torch.nn.Module, seed: int = 0) -> AmortizedShapley:
     """An untrained (seeded) learned explainer shaped for ``model``: what the invariance checks need;
     tests/recipes/test_amortized_build.py trains real ones."""
     torch.manual_seed(seed)
-    config = HeadConfig(tuple(model_signal_names(model)), model.config.num_hidden_layers, hidden=16)
-    return AmortizedShapley(config).eval().requires_grad_(False)
+    config = HeadConfig(model.config.hidden_size, model.config.num_labels, width=16, heads=2)
+    head = AmortizedShapley(config)
+    head.target_scale.fill_(0.1)  # probability units, as a trained one's: not too small to tell rows apart
+    return head.eval().requires_grad_(False)
 
 
 @pytest.fixture(scope="session")

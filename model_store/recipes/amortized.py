@@ -55,7 +55,9 @@ class Settings:
     permutations: int  # orders per input, in antithetic pairs
     batch: int  # perturbed inputs per forward
     seed: int
-    hidden: int
+    width: int  # the network's attention width (HeadConfig); 0: the model's hidden size
+    heads: int  # 0: the model's attention heads
+    layers: int
     epochs: int
     lr: float
     weight_decay: float
@@ -172,26 +174,36 @@ def targets_key(
     )
 
 
-# ---- 2. features ----------------------------------------------------------------------------------------
+# ---- 2. what the network reads ------------------------------------------------------------------------------
 
 
 @dataclass
 class Dataset:
-    tokens: Tensor  # [N, T, F]
-    rows: Tensor  # [N, R]
+    hidden: Tensor  # [N, T, D]: the classifier's last hidden states
+    real: Tensor  # [N, T] bool: not padding
     players: Tensor  # [N, T] bool
+    classes: Tensor  # [N]: the class explained (the predicted one, as in the teacher's game)
     targets: Tensor  # [N, T], zero outside players
 
     def take(self, index: Tensor) -> Dataset:
-        return Dataset(self.tokens[index], self.rows[index], self.players[index], self.targets[index])
+        """The rows ``index``, cut to the longest of them (padding costs attention, and teaches nothing)."""
+        real = self.real[index]
+        width = int(real.any(0).nonzero().max()) + 1
+        return Dataset(
+            self.hidden[index, :width],
+            real[:, :width],
+            self.players[index, :width],
+            self.classes[index],
+            self.targets[index, :width],
+        )
 
 
 def capture_features(who: Any, items: list[str], values: list[Tensor], batch: int = 32) -> Dataset:
-    """The served explainer's own encoding and capture pass over each input, padded to one length."""
+    """The served explainer's own encoding and forward pass over each input, padded to one length."""
     import torch
 
     from attnserve.capture import capture
-    from attnserve.methods.amortized import FEATURE_NEEDS, features
+    from attnserve.methods.amortized import NEEDS
 
     explainer = who.explainer
     parts = []
@@ -199,11 +211,11 @@ def capture_features(who: Any, items: list[str], values: list[Tensor], batch: in
         chunk = items[start : start + batch]
         encoded = [explainer.encode(explainer.parse(who.body(item), None)) for item in chunk]
         collated = explainer.collate(encoded)
-        tokens, rows = features(capture(explainer.model, collated.inputs, collated.players, FEATURE_NEEDS))
+        found = capture(explainer.model, collated.inputs, collated.players, NEEDS)
         goal = torch.zeros(collated.players.shape)
         for i, phi in enumerate(values[start : start + batch]):
             goal[i, collated.players[i]] = phi
-        parts.append(Dataset(tokens, rows, collated.players, goal))
+        parts.append(Dataset(found.hidden, collated.real, collated.players, found.targets, goal))
     width = max(part.players.shape[1] for part in parts)
 
     def padded(x: Tensor) -> Tensor:
@@ -211,9 +223,10 @@ def capture_features(who: Any, items: list[str], values: list[Tensor], batch: in
         return torch.nn.functional.pad(x, [0, 0] * (x.dim() - 2) + [0, width - x.shape[1]])
 
     return Dataset(
-        tokens=torch.cat([padded(part.tokens) for part in parts]),
-        rows=torch.cat([part.rows for part in parts]),
+        hidden=torch.cat([padded(part.hidden) for part in parts]),
+        real=torch.cat([padded(part.real) for part in parts]),
         players=torch.cat([padded(part.players) for part in parts]),
+        classes=torch.cat([part.classes for part in parts]),
         targets=torch.cat([padded(part.targets) for part in parts]),
     )
 
@@ -231,49 +244,62 @@ def row_loss(predicted: Tensor, data: Dataset) -> Tensor:
     return (error / (scale + 1e-8)).mean()
 
 
-def fit_head(train: Dataset, valid: Dataset, signals: list[str], layers: int, settings: Settings) -> tuple[Any, dict]:
-    """Adam over seeded mini-batches; the epoch with the lowest validation loss is kept."""
+def predict(head: Any, data: Dataset, batch: int = 64) -> Tensor:
+    """[N, T] the network's values for ``data`` (evaluation mode, no gradient), in batches."""
     import torch
 
-    from attnserve.methods.amortized import AmortizedShapley, HeadConfig
+    head.eval()
+    out = torch.zeros(data.targets.shape)
+    with torch.no_grad():
+        for index in torch.arange(len(data.classes)).split(batch):
+            part = data.take(index)
+            out[index, : part.real.shape[1]] = head(part.hidden, part.real, part.players, part.classes)
+    return out
+
+
+def fit_head(train: Dataset, valid: Dataset, model_config: Any, settings: Settings) -> tuple[Any, dict]:
+    """AdamW with a one-cycle learning rate over seeded mini-batches of 32; the epoch with the lowest
+    validation loss is kept, with its weights rounded as the file stores them."""
+    import torch
+
+    from attnserve.methods.amortized import AmortizedShapley, HeadConfig, as_stored
 
     torch.manual_seed(settings.seed)
-    head = AmortizedShapley(HeadConfig(tuple(signals), layers, settings.hidden))
+    width = settings.width or model_config.hidden_size
+    heads = settings.heads or model_config.num_attention_heads
+    config = HeadConfig(model_config.hidden_size, model_config.num_labels, width, heads, settings.layers)
+    head = AmortizedShapley(config)
     with torch.no_grad():
-        x = head.inputs(train.tokens, train.rows, train.players)[train.players]
-        head.shift.copy_(x.mean(0))
-        head.scale.copy_(x.std(0).clamp(min=1e-6))
         head.target_scale.copy_(train.targets[train.players].std().clamp(min=1e-6))
     optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps = settings.epochs * -(-len(train.classes) // 32)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=steps, pct_start=0.1)
     generator = torch.Generator().manual_seed(settings.seed)
     best = (float("inf"), 0, {k: v.clone() for k, v in head.state_dict().items()})
     for epoch in range(settings.epochs):
         head.train()
-        for index in torch.randperm(len(train.tokens), generator=generator).split(32):
+        for index in torch.randperm(len(train.classes), generator=generator).split(32):
             part = train.take(index)
-            loss = row_loss(head(part.tokens, part.rows, part.players), part)
+            loss = row_loss(head(part.hidden, part.real, part.players, part.classes), part)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        head.eval()
-        with torch.no_grad():
-            valid_loss = float(row_loss(head(valid.tokens, valid.rows, valid.players), valid))
+            schedule.step()
+        valid_loss = float(row_loss(predict(head, valid), valid))
         if valid_loss < best[0]:
             best = (valid_loss, epoch + 1, {k: v.clone() for k, v in head.state_dict().items()})
     head.load_state_dict(best[2])
-    return head.eval().requires_grad_(False), {"valid_loss": round(best[0], 4), "best_epoch": best[1]}
+    return as_stored(head).eval().requires_grad_(False), {"valid_loss": round(best[0], 4), "best_epoch": best[1]}
 
 
 def validate(head: Any, who: Any, items: list[str], data: Dataset) -> dict[str, float]:
     """Mean over validation inputs: ρ against the targets, and comp/suff of the network and the targets."""
     import numpy as np
-    import torch
     from scipy.stats import spearmanr
 
     from attnserve.faithfulness import faithfulness
 
-    with torch.no_grad():
-        predicted = head(data.tokens, data.rows, data.players)
+    predicted = predict(head, data)
     found: dict[str, list[float]] = {"rho": [], "comp": [], "suff": [], "teacher_comp": [], "teacher_suff": []}
     for i, item in enumerate(items):
         mask = data.players[i]
@@ -297,7 +323,10 @@ def amortized_key(model_key: str, targets: list[str], settings: Settings) -> str
             "stage": "amortized",
             "model": model_key,
             "targets": targets,
-            "head": {k: getattr(settings, k) for k in ("hidden", "epochs", "lr", "weight_decay", "validation", "seed")},
+            "head": {
+                k: getattr(settings, k)
+                for k in ("width", "heads", "layers", "epochs", "lr", "weight_decay", "validation", "seed")
+            },
             "code": code_digest([Path(__file__)]),
             "versions": versions("torch", "transformers", "scipy"),
         }
@@ -341,7 +370,6 @@ def _build(
 ) -> None:
     import torch
 
-    from attnserve.capture import model_signal_names
     from attnserve.methods.amortized import FILE_NAME, save_amortizer
     from model_store.recipes.training import set_threads
 
@@ -354,10 +382,9 @@ def _build(
     data = capture_features(who, items, stored["values"])
     cut = len(items) - max(1, round(settings.validation * len(items)))
     train, valid = data.take(torch.arange(cut)), data.take(torch.arange(cut, len(items)))
-    signals, layers = model_signal_names(who.model), who.model.config.num_hidden_layers
     curve = []
     for size in sorted({max(2, round(share * cut)) for share in CURVE}):
-        head, fitted = fit_head(train.take(torch.arange(size)), valid, signals, layers, settings)
+        head, fitted = fit_head(train.take(torch.arange(size)), valid, who.model.config, settings)
         report = validate(head, who, items[cut:], valid)
         curve.append({"training_inputs": size, **fitted, **report})
         log(name, f"amortized_shapley on {size} training inputs: validation {report}")
@@ -370,6 +397,7 @@ def _build(
         "validation_inputs": len(items) - cut,
         "validation": curve[-1],
         "learning_curve": curve,
+        "network": asdict(head.config),
         "teacher_seconds": round(sum(stored["seconds"]), 1),
         "train_seconds": round(seconds, 1),
         "threads": threads,
@@ -387,14 +415,16 @@ def _build(
 
 def render_summary(meta: dict) -> str:
     """The model card's section on it: how it was trained and how well it did on validation."""
-    s = meta["settings"]
+    s, n = meta["settings"], meta["network"]
     lines = [
         "## Learned explainer (`amortized_shapley`)",
         "",
         f"Targets: Shapley values of p(target) in the [MASK] game, {s['permutations']} sampled orders per input "
         f"(antithetic pairs), on {meta['training_inputs'] + meta['validation_inputs']} inputs of the model's "
         f"training split ({meta['teacher_seconds']:.0f} s). Budget: {meta['budget']}. "
-        f"Network: {s['hidden']} hidden units, best of {s['epochs']} epochs on the validation loss.",
+        f"Network: {n['layers']} attention layer(s) of width {n['width']} ({n['heads']} heads) over the "
+        f"classifier's last hidden states, and a per-class head; best of {s['epochs']} epochs on the "
+        "validation loss.",
         "",
         "Validation inputs (held aside from the training inputs, never the model's held-out test set): ρ is "
         "the mean Spearman correlation with the targets; comp ↑ / suff ↓ follow the paper protocol "

@@ -1,79 +1,60 @@
-"""amortized_shapley's serving half: the capture's token signals against a from-scratch recomputation,
-the stored network's format, and the clear refusal on a model that ships none."""
+"""amortized_shapley's serving half: the hidden states it reads, its values (per target, zero outside the
+players, batched = alone), the stored network's format, and the clear refusal on a model that ships none."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from attnserve.capture import TOKEN_SIGNALS, capture, model_signal_names
+from attnserve.capture import capture
 from attnserve.explain import ModelInfo
-from attnserve.methods.amortized import FEATURE_NEEDS, FILE_NAME, features, find_amortizer, save_amortizer
+from attnserve.methods.amortized import FILE_NAME, NEEDS, as_stored, find_amortizer, save_amortizer
 from attnserve.text.codec import collate, encode_text
 from attnserve.text.explainer import TextExplainer
-from tests.conftest import make_amortizer
+from tests.conftest import make_amortizer, make_tiny_bert
 
 TEXTS = ["Not bad, actually quite fun.", "A dull, plodding mess."]
 
 
-def test_signals_match_autograd_on_retained_tensors(tiny_bert, tokenizer) -> None:
+def test_hidden_is_the_last_blocks_output(tiny_bert, tokenizer) -> None:
     inputs, players = collate(tokenizer, [encode_text(tokenizer, t, 64) for t in TEXTS])
-    c = capture(tiny_bert, inputs, players, {TOKEN_SIGNALS})
-    names = model_signal_names(tiny_bert)
-    assert c.token_signals.shape == (*players.shape, len(names))
-
-    embeddings = tiny_bert.get_input_embeddings()(inputs["input_ids"]).detach().requires_grad_(True)
-    with torch.enable_grad():
-        out = tiny_bert(
-            inputs_embeds=embeddings,
-            attention_mask=inputs["attention_mask"],
-            token_type_ids=inputs.get("token_type_ids"),
-            output_attentions=True,
-            output_hidden_states=True,
-        )
-        for a in out.attentions:
-            a.retain_grad()
-        hidden = out.hidden_states[1:]
-        for h in hidden:
-            h.retain_grad()
-        out.logits.gather(1, c.targets[:, None]).sum().backward()
-    expected = {}
-    for layer, a in enumerate(out.attentions):
-        signed = a * a.grad
-        expected[f"attn_grad_in.{layer}"] = signed.sum(2).mean(1)
-        expected[f"attn_grad_cls.{layer}"] = signed[:, :, 0].mean(1)
-    for block, h in enumerate([embeddings, *hidden]):
-        expected[f"grad_x_hidden.{block}"] = (h.grad * h).sum(-1)
-        expected[f"grad_norm.{block}"] = h.grad.norm(dim=-1)
-    for channel, name in enumerate(names):
-        torch.testing.assert_close(c.token_signals[..., channel], expected[name], atol=1e-6, rtol=1e-4, msg=name)
+    c = capture(tiny_bert, inputs, players, NEEDS)
+    expected = tiny_bert(**inputs, output_hidden_states=True).hidden_states[-1]
+    torch.testing.assert_close(c.hidden, expected, atol=1e-6, rtol=1e-5)
+    assert c.timings_s.keys() == {"forward"}  # one forward pass: no backward pass is run for it
 
 
-def test_features_are_zero_outside_players_and_scale_free(tiny_bert, tokenizer) -> None:
-    inputs, players = collate(tokenizer, [encode_text(tokenizer, t, 64) for t in TEXTS])
-    tokens, rows = features(capture(tiny_bert, inputs, players, FEATURE_NEEDS))
-    assert (tokens[~players] == 0).all()
-    assert torch.isfinite(tokens).all() and torch.isfinite(rows).all()
-    signals = len(model_signal_names(tiny_bert))
-    per_row_rms = tokens[..., :signals].pow(2).sum(1) / players.sum(1, keepdim=True)
-    # 1 for every signal, except where the model has none: BERT's last block reaches the logit only
-    # through [CLS], so the other tokens' gradient there is exactly zero.
-    dead = per_row_rms < 1e-12
-    assert dead.sum() == 2 * players.shape[0]
-    torch.testing.assert_close(per_row_rms[~dead], torch.ones_like(per_row_rms[~dead]), atol=1e-4, rtol=0)
+def test_values_are_per_target_zero_outside_players_and_the_same_batched(tiny_bert, tokenizer) -> None:
+    head = make_amortizer(tiny_bert, seed=1)
+    encoded = [encode_text(tokenizer, t, 64) for t in TEXTS]
+    inputs, players = collate(tokenizer, encoded)
+    real = inputs["attention_mask"].bool()
+    c = capture(tiny_bert, inputs, players, NEEDS)
+    values = head(c.hidden, real, players, c.targets)
+    assert (values[~players] == 0).all() and (values[players] != 0).all()
+    other = head(c.hidden, real, players, 1 - c.targets)
+    assert not torch.allclose(values[players], other[players])  # each class has its own column
+    for row, item in enumerate(encoded):  # alone, without the other row's padding
+        alone_inputs, alone_players = collate(tokenizer, [item])
+        alone = capture(tiny_bert, alone_inputs, alone_players, NEEDS)
+        mine = head(alone.hidden, alone_inputs["attention_mask"].bool(), alone_players, c.targets[row : row + 1])
+        torch.testing.assert_close(mine[0], values[row, : mine.shape[1]], atol=1e-5, rtol=1e-4)
 
 
 def test_stored_network_round_trips_and_checks_the_model(tmp_path, tiny_bert, tokenizer) -> None:
     head = make_amortizer(tiny_bert, seed=3)
     save_amortizer(head, tmp_path / FILE_NAME, {"note": "test"})
+    stored = torch.load(tmp_path / FILE_NAME, weights_only=True)["state"]
+    assert {value.dtype for value in stored.values()} == {torch.float16}  # half the bytes in every release set
     loaded = find_amortizer(tmp_path, tiny_bert)
-    for key, value in head.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key], value)
+    rounded = as_stored(head)  # what a build validates: the weights as the file keeps them
+    for key, value in rounded.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value) and value.dtype == torch.float32
     assert loaded.meta == {"note": "test"}
 
-    deeper = type(tiny_bert)(tiny_bert.config.__class__(**{**tiny_bert.config.to_dict(), "num_hidden_layers": 3}))
+    wider = make_tiny_bert(tokenizer.vocab_size, num_labels=3)
     with pytest.raises(ValueError, match="do not match"):
-        find_amortizer(tmp_path, deeper)
+        find_amortizer(tmp_path, wider)
     assert find_amortizer(tmp_path / "elsewhere", tiny_bert) is None
 
 

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from handlers.metrics import LATENCY_BUCKETS_S, METHOD_SECONDS, REQUESTS, bucket_label, declared_series
+from handlers.metrics import FLUSH_EVERY_S, LATENCY_BUCKETS_S, METHOD_SECONDS, REQUESTS, bucket_label, declared_series
 
 pytestmark = pytest.mark.integration
 FAMILY = re.compile(r"^# TYPE (\S+) ", re.MULTILINE)
@@ -40,6 +40,20 @@ def scrape_until(server, done, timeout: float = 10.0) -> list[tuple[str, dict[st
     return samples
 
 
+def settled(server, timeout: float = 15.0) -> list[tuple[str, dict[str, str], float]]:
+    """A scrape once the counts stop moving: the handler sends what it summed once every FLUSH_EVERY_S,
+    so an earlier test's request can still land after its response. Two scrapes a flush apart agree."""
+    deadline = time.monotonic() + timeout
+    last = scrape(server)
+    while time.monotonic() < deadline:
+        time.sleep(FLUSH_EVERY_S + 0.5)
+        now = scrape(server)
+        if value(now, REQUESTS.name) == value(last, REQUESTS.name):
+            return now
+        last = now
+    raise AssertionError(f"request counters still moving after {timeout} s")
+
+
 def value(samples, name: str, **labels: str) -> float:
     return sum(v for n, found, v in samples if n == name and labels.items() <= found.items())
 
@@ -60,7 +74,7 @@ def test_every_declared_handler_series_is_served_from_the_start(torchserve) -> N
 def test_requests_move_exactly_their_own_counters(torchserve) -> None:
     headers = {"Authorization": f"Bearer {torchserve.token}"}
     url = f"{torchserve.inference_url}/predictions/{torchserve.model}"
-    before = scrape(torchserve)
+    before = settled(torchserve)
     assert httpx.post(url, json={"text": "A fine film.", "methods": []}, headers=headers, timeout=60).status_code == 200
     assert httpx.post(url, json={"text": "x", "methods": ["lime"]}, headers=headers, timeout=60).status_code == 400
 

@@ -19,7 +19,7 @@ import yaml
 
 from attnserve.methods import REGISTRY
 from deploy.launch import ROOT, Ports
-from handlers.metrics import LATENCY_BUCKETS_S, PREDICT
+from handlers.metrics import FLUSH_EVERY_S, LATENCY_BUCKETS_S, PREDICT
 
 pytestmark = pytest.mark.integration
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -119,7 +119,9 @@ def test_p95_per_method_and_bad_inputs_through_prometheus(torchserve, prometheus
     sent = {name: PER_PROBE_METHOD if method.cost else PER_METHOD for name, method in REGISTRY.items()}
     sent |= {PREDICT: PER_METHOD}
     methods = list(sent)
-    time.sleep(1.5)  # one more scrape, so the value at `start` has none of this test's traffic
+    # The handler's last send of an earlier test's counts, then one more scrape: the value at `start`
+    # holds all of the traffic before this test and none of its own.
+    time.sleep(FLUSH_EVERY_S + 1.5)
     start = time.time()
     good = [
         json.dumps({"text": f"Review {i}: a warm, funny film.", "methods": [] if m == PREDICT else [m]}).encode()

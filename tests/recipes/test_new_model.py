@@ -47,7 +47,7 @@ BUNDLE = {
         "permutations": 2,
         "batch": 64,
         "seed": 1,
-        "head": {"hidden": 8, "epochs": 3, "lr": 0.01, "weight_decay": 0.0},
+        "head": {"width": 8, "heads": 2, "layers": 1, "epochs": 3, "lr": 0.01, "weight_decay": 0.0},
     },
 }
 
