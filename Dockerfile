@@ -33,6 +33,7 @@ TorchServe(Path('var'), ['sentiment=sentiment.mar']).render_config()" \
 # Management (REST and gRPC) stays on the container's loopback in every deployment: the one caller that
 # needs it, the health check rotating the inference key, runs inside the container.
 # PYTHONPATH: the health check (python -m deploy.healthcheck) runs from the keys directory.
+# GOMP_SPINCOUNT: deploy/launch.py's SPIN_COUNT, so busy models on one host do not spin on each other's cores.
 ENV TS_INFERENCE_ADDRESS=http://0.0.0.0:8080 \
     TS_MANAGEMENT_ADDRESS=http://127.0.0.1:8081 \
     TS_METRICS_ADDRESS=http://0.0.0.0:8082 \
@@ -40,7 +41,8 @@ ENV TS_INFERENCE_ADDRESS=http://0.0.0.0:8080 \
     TS_GRPC_MANAGEMENT_ADDRESS=127.0.0.1 \
     LOG_LOCATION=/srv/attnserve/logs \
     METRICS_LOCATION=/srv/attnserve/logs \
-    PYTHONPATH=/srv/attnserve
+    PYTHONPATH=/srv/attnserve \
+    GOMP_SPINCOUNT=1000
 
 # REST inference, metrics, gRPC inference (management listens on loopback only).
 EXPOSE 8080 8082 7070

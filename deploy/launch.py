@@ -31,6 +31,14 @@ DEFAULT_MODELS = [f"{p.parent.name}={p.parent.name}.mar" for p in sorted((ROOT /
 TEMPLATE = Path(__file__).with_name("config.properties")
 METRICS_CONFIG = Path(__file__).with_name("metrics.yaml")
 LOG_CONFIG = Path(__file__).with_name("log4j2.xml")
+# How often a torch worker thread polls for work before it sleeps (libgomp's GOMP_SPINCOUNT; its own
+# default, 300,000, keeps an idle thread busy for milliseconds). With several models busy on one host,
+# every worker's idle threads spin on the cores the other workers compute on: on 2 cores with the three
+# shipped models busy at once, each kept 4-14 % of its alone throughput with libgomp's default, 19-30 %
+# at 10,000 spins and 39-51 % at 1,000, which costs a model busy alone at most a few per cent
+# (bench/contention.py; docs/performance.md). The workers inherit the server's environment, where an
+# operator's own value wins.
+SPIN_COUNT = 1000
 
 
 @dataclass(frozen=True)
@@ -76,12 +84,15 @@ class TorchServe:
         ports: Ports = Ports(),
         model_store: Path = ROOT / "model_store",
         workers: int = 1,
+        spin_count: int | None = SPIN_COUNT,
     ) -> None:
+        """``spin_count``: GOMP_SPINCOUNT for the workers unless the environment sets it (None: libgomp's)."""
         self.workdir = workdir.resolve()
         self.models = models
         self.ports = ports
         self.model_store = model_store.resolve()
         self.workers = workers
+        self.spin_count = spin_count
         self.bin = Path(sys.executable).with_name("torchserve")
 
     @property
@@ -117,7 +128,9 @@ class TorchServe:
         tmp = self.workdir / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         # TMPDIR scopes TorchServe's pid file to this instance.
+        spin = {} if self.spin_count is None else {"GOMP_SPINCOUNT": str(self.spin_count)}
         return {
+            **spin,
             **os.environ,
             "TMPDIR": str(tmp),
             "LOG_LOCATION": str(self.workdir / "logs"),

@@ -110,6 +110,13 @@ class ExplainHandler:
         if precision not in PRECISIONS:
             raise ValueError(f"handler.precision is {precision!r}; known: {', '.join(PRECISIONS)}")
         self.precision = precision
+        threads = settings.get("torch_threads")
+        if threads is not None:
+            if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+                raise ValueError(f"handler.torch_threads is {threads!r}; a whole number of threads, at least 1")
+            # Every worker's torch otherwise takes every core: several busy models on one host then run
+            # more threads than cores (bench/contention.py measures what a cap costs and buys).
+            torch.set_num_threads(threads)
         version = str(json.loads((model_dir / "model_card.json").read_text())["version"])
         self.explainer = load_explainer(model_dir, settings, ModelInfo(context.model_name, version), device)
         self.max_response_bytes = int(settings.get("max_response_bytes", MAX_RESPONSE_BYTES))

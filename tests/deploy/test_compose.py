@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.launch import ROOT
+from deploy.launch import ROOT, SPIN_COUNT
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -84,6 +84,7 @@ def test_dockerfile_builds_the_served_image() -> None:
     assert re.search(r"^EXPOSE 8080 8082 7070$", text, re.MULTILINE)
     assert re.search(r'^CMD \["torchserve", "--foreground"', text, re.MULTILINE)
     assert re.search(r"^USER 10001$", text, re.MULTILINE)
+    assert re.search(rf"^\s+GOMP_SPINCOUNT={SPIN_COUNT}$", text, re.MULTILINE), "the image spins as `make run` does"
 
 
 def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:

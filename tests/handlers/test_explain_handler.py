@@ -9,12 +9,14 @@ import base64
 import json
 
 import pytest
+import torch
 from attnserve_protos import explanation_pb2
 from ts.context import Context
 from ts.service import Service
 
 from handlers.explain_handler import ExplainHandler, select_device
 from tests.conftest import CONCEPTS, IMAGE_LABELS, png_bytes
+from tests.handlers.conftest import started
 
 
 def handled(handler_and_context, bodies: list[tuple[str, object, str]]) -> tuple[list[str | bytes], Context]:
@@ -108,6 +110,20 @@ def test_device_follows_the_gpu_id_torchserve_assigns(monkeypatch) -> None:
     assert select_device(None).type == "cpu"
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     assert str(select_device(1)) == "cuda:1"
+
+
+def test_torch_threads_caps_the_worker_and_bad_values_stop_it_at_start(model_dir) -> None:
+    before = torch.get_num_threads()
+    try:
+        handler, context = started("capped", model_dir, {"max_length": 32, "torch_threads": 1})
+        assert torch.get_num_threads() == 1
+        ((status, _, _),) = run_batch((handler, context), [("body", "A fine film.", "text/plain")])
+        assert status == 200
+    finally:
+        torch.set_num_threads(before)
+    for bad in (0, "2", 1.5, True):
+        with pytest.raises(ValueError, match=r"handler\.torch_threads is .*at least 1"):
+            started("capped", model_dir, {"torch_threads": bad})
 
 
 def test_proto_requests_get_proto_responses_with_errors_inside(handler_and_context) -> None:
