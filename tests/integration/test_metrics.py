@@ -41,17 +41,22 @@ def scrape_until(server, done, timeout: float = 10.0) -> list[tuple[str, dict[st
 
 
 def settled(server, timeout: float = 15.0) -> list[tuple[str, dict[str, str], float]]:
-    """A scrape once the counts stop moving: the handler sends what it summed once every FLUSH_EVERY_S,
-    so an earlier test's request can still land after its response. Two scrapes a flush apart agree."""
+    """A scrape once our counts stop moving: the handler sends what it summed once every FLUSH_EVERY_S,
+    an earlier request's counts can still land after its response, and the frontend parses one flush's
+    lines one by one. Two scrapes a flush apart agree on every attnserve series."""
+
+    def ours(samples: list) -> list:
+        return sorted((n, sorted(labels.items()), v) for n, labels, v in samples if n.startswith("attnserve_"))
+
     deadline = time.monotonic() + timeout
     last = scrape(server)
     while time.monotonic() < deadline:
         time.sleep(FLUSH_EVERY_S + 0.5)
         now = scrape(server)
-        if value(now, REQUESTS.name) == value(last, REQUESTS.name):
+        if ours(now) == ours(last):
             return now
         last = now
-    raise AssertionError(f"request counters still moving after {timeout} s")
+    raise AssertionError(f"attnserve series still moving after {timeout} s")
 
 
 def value(samples, name: str, **labels: str) -> float:
@@ -81,7 +86,8 @@ def test_requests_move_exactly_their_own_counters(torchserve) -> None:
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
-    after = scrape_until(torchserve, lambda now: value(now, REQUESTS.name) - value(before, REQUESTS.name) >= 2)
+    scrape_until(torchserve, lambda now: value(now, REQUESTS.name) - value(before, REQUESTS.name) >= 2)
+    after = settled(torchserve)  # every series of the flush parsed, not only the first
 
     assert moved(REQUESTS.name, method="predict", outcome="ok") == 1
     assert moved(REQUESTS.name, method="none", outcome="bad_input") == 1
