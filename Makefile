@@ -62,7 +62,7 @@ test: debian-test $(INSTALLED)
 	$(BIN)/python -m pytest -q
 
 ## Rebuild every release set from scratch (train, CAVs, learned explainer; each stage cached by its key)
-## and re-export model_store/<name>/release. About 75 min on 2 cores with an empty cache.
+## and re-export model_store/<name>/release. About 2 h 15 min on 2 cores with an empty cache.
 ## glibc's malloc otherwise keeps raising its mmap threshold and grows the main heap without bound over
 ## the Shapley targets' thousands of ViT passes (measured: 13.6 GB after 1,190 fashion inputs, heading
 ## past this machine's 24 GB; with these two settings the process stays at 0.49 GB).

@@ -35,7 +35,7 @@ from torch import Tensor
 
 from attnserve.faithfulness import faithfulness, top
 from bench.eval.models import MODELS, EvalModel
-from model_store.recipes.amortized import choose, load_settings
+from model_store.recipes.amortized import choose, load_settings, split
 from model_store.recipes.bundles import discover
 from model_store.recipes.shapley_targets import permutation_shapley
 
@@ -50,8 +50,8 @@ def validation_items(model: str, count: int) -> list[str]:
     bundle = discover()[model]
     settings = load_settings(bundle)
     items = choose(bundle.recipe.training_items(), settings)
-    cut = len(items) - max(1, round(settings.validation * len(items)))
-    return items[cut:][:count]
+    _, validation = split(settings, len(items))
+    return [items[i] for i in validation[:count].tolist()]
 
 
 def streamed(game, counts: list[int], seed: int) -> dict[int, Tensor]:

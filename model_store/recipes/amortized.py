@@ -4,7 +4,10 @@ A bundle's ``amortized`` section declares it. `with_amortized`:
 1. draws training inputs (seeded) from the model's own training split (its recipe's
    ``training_items``), never its held-out set, and has shapley_targets.py compute their Shapley values
    in the masking game, cached per block on their own key (model, inputs, teacher settings and the
-   teacher's code), so retuning the network never recomputes them;
+   teacher's code), so retuning the network never recomputes them. ``extra_inputs`` more inputs may
+   follow with fewer orders each (``extra_permutations``): noisy but unbiased targets on more inputs
+   teach more than clean ones on few at the same teacher cost (stochastic amortization, Covert et al.,
+   NeurIPS 2024); they only ever train, validation stays on the first, cleaner ones;
 2. runs the served capture pass over the same inputs for the network's features;
 3. fits the network on most of them, keeps the epoch with the best loss on the rest (the validation
    inputs), and reports there: Spearman ρ against the targets, comprehensiveness and sufficiency of
@@ -63,6 +66,8 @@ class Settings:
     weight_decay: float
     budget: str  # "full" or "quick"
     block: int = 0  # targets are computed and cached per block of this many inputs (0: one block)
+    extra_inputs: int = 0  # more training inputs after ``inputs``, with ``extra_permutations`` orders each
+    extra_permutations: int = 0
 
 
 def load_settings(bundle: Bundle) -> Settings:
@@ -140,11 +145,35 @@ def contents(bundle: Bundle, items: list[str]) -> list[str] | None:
 
 
 def choose(items: list[str], settings: Settings) -> list[str]:
+    """The ``inputs`` then the ``extra_inputs``, drawn in one seeded order: a prefix of it stays the same
+    inputs whatever follows, so adding extra inputs reuses every cached target."""
     import random
 
     chosen = list(items)
     random.Random(settings.seed).shuffle(chosen)
-    return chosen[: settings.inputs]
+    return chosen[: settings.inputs + settings.extra_inputs]
+
+
+def teachers(items: list[str], settings: Settings) -> list[tuple[list[str], Settings]]:
+    """Per cache block (numbered by position in this list): its inputs and the settings its targets are
+    computed with; the extra inputs' blocks follow, with their fewer orders."""
+    from dataclasses import replace
+
+    extra = replace(settings, permutations=settings.extra_permutations)
+    return [(part, settings) for part in blocks(items[: settings.inputs], settings)] + [
+        (part, extra) for part in blocks(items[settings.inputs :], settings)
+    ]
+
+
+def split(settings: Settings, count: int) -> tuple[Tensor, Tensor]:
+    """(training rows, validation rows) of ``choose``'s list of ``count`` inputs (fewer than asked when the
+    pool is small): the validation rows are the last share of the first ``inputs`` (full-order targets);
+    every extra input trains."""
+    import torch
+
+    first = min(settings.inputs, count)
+    cut = first - max(1, round(settings.validation * first))
+    return torch.cat([torch.arange(cut), torch.arange(first, count)]), torch.arange(cut, first)
 
 
 # ---- 1. targets ---------------------------------------------------------------------------------------
@@ -153,7 +182,7 @@ def choose(items: list[str], settings: Settings) -> list[str]:
 def blocks(items: list[str], settings: Settings) -> list[list[str]]:
     """The inputs cut into cache blocks: raising ``inputs`` by whole blocks reuses every earlier one."""
     size = settings.block or len(items)
-    return [items[start : start + size] for start in range(0, len(items), size)]
+    return [items[start : start + size] for start in range(0, len(items), size)] if items else []
 
 
 def targets_key(
@@ -325,7 +354,7 @@ def amortized_key(model_key: str, targets: list[str], settings: Settings) -> str
             "targets": targets,
             "head": {
                 k: getattr(settings, k)
-                for k in ("width", "heads", "layers", "epochs", "lr", "weight_decay", "validation", "seed")
+                for k in ("inputs", "width", "heads", "layers", "epochs", "lr", "weight_decay", "validation", "seed")
             },
             "code": code_digest([Path(__file__)]),
             "versions": versions("torch", "transformers", "scipy"),
@@ -345,13 +374,13 @@ def with_amortized(
     who = cache(partial(subject, bundle, checkpoint, settings))  # loaded once, and only on a cache miss
 
     targets_dirs, tkeys = [], []
-    for block, part in enumerate(blocks(items, settings)):
-        tkeys.append(targets_key(model_key, settings, part, block, contents(bundle, part)))
+    for block, (part, teacher) in enumerate(teachers(items, settings)):
+        tkeys.append(targets_key(model_key, teacher, part, block, contents(bundle, part)))
 
-        def compute(out: Path, part: list[str] = part, block: int = block) -> None:
+        def compute(out: Path, part: list[str] = part, block: int = block, teacher: Settings = teacher) -> None:
             image_of = image_reader(bundle, checkpoint) if bundle.modality == "image" else None
             shapley_targets.compute_targets(
-                checkpoint, settings.modality, settings.positions, part, image_of, settings, out, block
+                checkpoint, settings.modality, settings.positions, part, image_of, teacher, out, block
             )
 
         found, _ = cached_model(f"{bundle.name}-shapley-targets", tkeys[-1], compute)
@@ -380,12 +409,12 @@ def _build(
         raise RuntimeError(f"{', '.join(map(str, targets_dirs))}: cached targets are for other inputs")
     started = time.perf_counter()
     data = capture_features(who, items, stored["values"])
-    cut = len(items) - max(1, round(settings.validation * len(items)))
-    train, valid = data.take(torch.arange(cut)), data.take(torch.arange(cut, len(items)))
+    training, validation = split(settings, len(items))
+    train, valid = data.take(training), data.take(validation)
     curve = []
-    for size in sorted({max(2, round(share * cut)) for share in CURVE}):
+    for size in sorted({max(2, round(share * len(training))) for share in CURVE}):
         head, fitted = fit_head(train.take(torch.arange(size)), valid, who.model.config, settings)
-        report = validate(head, who, items[cut:], valid)
+        report = validate(head, who, [items[i] for i in validation], valid)
         curve.append({"training_inputs": size, **fitted, **report})
         log(name, f"amortized_shapley on {size} training inputs: validation {report}")
     seconds = time.perf_counter() - started
@@ -393,8 +422,8 @@ def _build(
         "model": name,
         "budget": settings.budget,
         "settings": asdict(settings),
-        "training_inputs": cut,
-        "validation_inputs": len(items) - cut,
+        "training_inputs": len(training),
+        "validation_inputs": len(validation),
         "validation": curve[-1],
         "learning_curve": curve,
         "network": asdict(head.config),
@@ -420,8 +449,13 @@ def render_summary(meta: dict) -> str:
         "## Learned explainer (`amortized_shapley`)",
         "",
         f"Targets: Shapley values of p(target) in the [MASK] game, {s['permutations']} sampled orders per input "
-        f"(antithetic pairs), on {meta['training_inputs'] + meta['validation_inputs']} inputs of the model's "
-        f"training split ({meta['teacher_seconds']:.0f} s). Budget: {meta['budget']}. "
+        f"(antithetic pairs), on {s['inputs']} inputs of the model's training split"
+        + (
+            f", and {s['extra_permutations']} orders on {s['extra_inputs']} more (training only)"
+            if s.get("extra_inputs")
+            else ""
+        )
+        + f" ({meta['teacher_seconds']:.0f} s). Budget: {meta['budget']}. "
         f"Network: {n['layers']} attention layer(s) of width {n['width']} ({n['heads']} heads) over the "
         f"classifier's last hidden states, and a per-class head; best of {s['epochs']} epochs on the "
         "validation loss.",

@@ -32,8 +32,10 @@ def expected_keys(bundle: Bundle) -> dict[str, str]:
     if bundle.amortized:
         settings = amortized.load_settings(bundle)
         items = amortized.choose(bundle.recipe.training_items(), settings)
-        blocks = amortized.blocks(items, settings)
-        targets = [amortized.targets_key(keys["model"], settings, part, i) for i, part in enumerate(blocks)]
+        targets = [
+            amortized.targets_key(keys["model"], teacher, part, block, amortized.contents(bundle, part))
+            for block, (part, teacher) in enumerate(amortized.teachers(items, settings))
+        ]
         keys["amortized"] = amortized.amortized_key(keys["model"], targets, settings)
     return keys
 

@@ -8,7 +8,9 @@ from types import SimpleNamespace
 
 import torch
 
-from bench.teacher_headroom import overlap, streamed
+from bench.teacher_headroom import overlap, streamed, validation_items
+from model_store.recipes.amortized import choose, load_settings, split
+from model_store.recipes.bundles import discover
 from model_store.recipes.shapley_targets import permutation_shapley
 
 
@@ -37,3 +39,16 @@ def test_overlap_counts_the_reference_top_bin() -> None:
     assert overlap(reference, reference, 20) == 1.0
     assert overlap(-reference, reference, 20) == 0.0
     assert overlap(torch.tensor([5.0, 0, 0, 0, 0, 0, 0, 0, 0, 4.5]), reference, 20) == 0.5
+
+
+def test_it_reads_the_builds_validation_inputs_never_a_training_one() -> None:
+    """With extra inputs the validation share is cut from the first, full-order inputs, not from the end of
+    the list: a diagnostic that cut its own would score inputs the network was trained on."""
+    bundle = discover()["sentiment"]
+    settings = load_settings(bundle)
+    items = choose(bundle.recipe.training_items(), settings)
+    training, validation = split(settings, len(items))
+    assert settings.extra_inputs > 0
+    found = validation_items("sentiment", 12)
+    assert found == [items[i] for i in validation[:12].tolist()]
+    assert not set(found) & {items[i] for i in training.tolist()}

@@ -159,6 +159,29 @@ def test_the_staged_dir_reports_validation_and_leaves_the_model_card_alone(stage
     assert markdown.startswith("# tiny v0.1\n\n## Learned explainer") and "| 6 |" in markdown
 
 
+def test_extra_inputs_follow_with_fewer_orders_and_only_train() -> None:
+    settings = replace(SETTINGS, inputs=8, block=4, extra_inputs=6, extra_permutations=2)
+    pool = [f"text {i}" for i in range(20)]
+    chosen = amortized.choose(pool, settings)
+    alone = replace(settings, extra_inputs=0)
+    assert len(chosen) == 14 and chosen[:8] == amortized.choose(pool, alone)
+    parts = amortized.teachers(chosen, settings)
+    assert [len(part) for part, _ in parts] == [4, 4, 4, 2]
+    assert [teacher.permutations for _, teacher in parts] == [4, 4, 2, 2]
+    # adding extra inputs leaves the first blocks' targets (and their cache keys) where they were
+    keys = [amortized.targets_key("m", teacher, part, block) for block, (part, teacher) in enumerate(parts)]
+    first = [
+        amortized.targets_key("m", t, part, block)
+        for block, (part, t) in enumerate(amortized.teachers(chosen[:8], alone))
+    ]
+    assert keys[:2] == first and len(set(keys)) == 4
+    training, validation = amortized.split(settings, len(chosen))
+    assert validation.tolist() == [6, 7]  # full-order targets only
+    assert training.tolist() == [0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13]
+    training, validation = amortized.split(settings, 5)  # a pool smaller than asked
+    assert training.tolist() == [0, 1, 2, 3] and validation.tolist() == [4]
+
+
 def test_quick_budget_overrides_the_bundle(monkeypatch) -> None:
     bundle = discover()["sentiment"]
     monkeypatch.delenv(BUDGET_ENV, raising=False)
@@ -166,7 +189,17 @@ def test_quick_budget_overrides_the_bundle(monkeypatch) -> None:
     monkeypatch.setenv(BUDGET_ENV, "quick")
     quick = amortized.load_settings(bundle)
     assert quick.inputs < full.inputs and quick.budget == "quick" and full.budget == "full"
-    assert replace(quick, inputs=full.inputs, permutations=full.permutations, epochs=full.epochs, budget="full") == full
+    assert (
+        replace(
+            quick,
+            inputs=full.inputs,
+            extra_inputs=full.extra_inputs,
+            permutations=full.permutations,
+            epochs=full.epochs,
+            budget="full",
+        )
+        == full
+    )
     monkeypatch.setenv(BUDGET_ENV, "lavish")
     with pytest.raises(ValueError, match=BUDGET_ENV):
         amortized.load_settings(bundle)

@@ -26,6 +26,11 @@ def test_sentiment_from_scratch_at_the_quick_budget(tmp_path: Path, monkeypatch:
     assert {"adapter_model.safetensors", "cavs.pt", "amortized.pt"} <= set(manifest["files"])
     card = json.loads((release / "model_card.json").read_text())
     assert card["sizes"]["train"] == bundle.model["quick"]["train_examples"]
+    quick = bundle.amortized["quick"]  # validation: a share of the full-order inputs; every extra input trains
+    held_aside = max(1, round(bundle.amortized["validation"] * quick["inputs"]))
+    learned = card["amortized_shapley"]
+    assert learned["validation_inputs"] == held_aside
+    assert learned["training_inputs"] == quick["inputs"] - held_aside + quick["extra_inputs"]
     mar = build.archive(bundle, release, export_dir=tmp_path / "store")
     body = {"text": "A gorgeous, moving film.", "methods": ["amortized_shapley", "tcav"]}
     response = answer(mar, body, tmp_path / "served")
