@@ -174,6 +174,11 @@ class Explainer(ABC, Generic[Item]):
     def fold(self, item: Item, row: Tensor) -> dict[str, list[float]]:
         """A row of per-position scores [T] as the response lists them, e.g. {"tokens", "words"}."""
 
+    @abstractmethod
+    def without(self, inputs: dict[str, Tensor], absent: Tensor) -> dict[str, Tensor]:
+        """The collated ``inputs`` with the players ``absent`` ([B, T] bool) switched off as the masking
+        game does: what a method that plays the game on the served batch runs the model on."""
+
     @property
     def mask_token_id(self) -> int | None:
         """What a perturbation puts in place of an absent token; None for a modality without tokens."""
@@ -258,6 +263,7 @@ class Explainer(ABC, Generic[Item]):
             options=tuple(request.options for request in requests),
             mask_token_id=self.mask_token_id,
             amortizer=self.amortizer,
+            without=partial(self.without, inputs),
             concepts=concepts,
         )
         scores = {}

@@ -23,7 +23,7 @@ from attnserve.concepts.bank import RANDOM, CavBank, CavSet
 from attnserve.explain import ModelInfo
 from attnserve.image.codec import ImageSpec
 from attnserve.image.explainer import ImageExplainer
-from attnserve.methods.amortized import AmortizedShapley, HeadConfig
+from attnserve.methods.amortized import Amortizer, AmortizedShapley, HeadConfig
 from attnserve.text.explainer import TextExplainer
 
 LABELS = ["negative", "positive"]
@@ -79,14 +79,18 @@ def tiny_bert(tokenizer) -> BertForSequenceClassification:
     return make_tiny_bert(tokenizer.vocab_size)
 
 
-def make_amortizer(model: torch.nn.Module, seed: int = 0) -> AmortizedShapley:
-    """An untrained (seeded) learned explainer shaped for ``model``: what the invariance checks need;
-    tests/recipes/test_amortized_build.py trains real ones."""
+def make_amortizer(model: torch.nn.Module, seed: int = 0, networks: int = 2, subgame: float = 0.1) -> Amortizer:
+    """An untrained (seeded) learned explainer shaped for ``model``, by default two networks of different
+    widths and the subgame pass, so every invariance check covers both; tests/recipes/test_amortized_build.py
+    trains real ones."""
     torch.manual_seed(seed)
-    config = HeadConfig(model.config.hidden_size, model.config.num_labels, width=16, heads=2)
-    head = AmortizedShapley(config)
-    head.target_scale.fill_(0.1)  # probability units, as a trained one's: not too small to tell rows apart
-    return head.eval().requires_grad_(False)
+    heads = []
+    for i in range(networks):
+        config = HeadConfig(model.config.hidden_size, model.config.num_labels, width=16 * (i + 1), heads=2)
+        head = AmortizedShapley(config)
+        head.target_scale.fill_(0.1)  # probability units, as a trained one's: not too small to tell rows apart
+        heads.append(head)
+    return Amortizer(heads, subgame).eval().requires_grad_(False)
 
 
 @pytest.fixture(scope="session")

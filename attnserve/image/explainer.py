@@ -28,6 +28,7 @@ from attnserve.concepts.bank import CavBank
 from attnserve.errors import InvalidInput
 from attnserve.explain import DEFAULT_METHODS, Batch, Explainer, ModelInfo
 from attnserve.image.codec import MAX_BYTES, MAX_PIXELS, DecodedImage, ImageSpec, decode_image
+from attnserve.image.game import fill_patches
 from attnserve.request import check_fields, parse_json, parse_settings
 
 FIELDS = ("image", "methods", "target", "concepts")
@@ -107,6 +108,15 @@ class ImageExplainer(Explainer[DecodedImage]):
     def fold(self, item: DecodedImage, row: Tensor) -> dict[str, list[float]]:
         """Token leading + r·cols + c is patch (r, c); the leading special tokens are not listed."""
         return {"patches": row[self.leading : self.players(item) + self.leading].double().tolist()}
+
+    def without(self, inputs: dict[str, Tensor], absent: Tensor) -> dict[str, Tensor]:
+        """Absent patches are filled with black, the image game's fill."""
+        present = ~absent[:, self.leading : self.leading + self.spec.grid[0] * self.spec.grid[1]]
+        pixels = inputs["pixel_values"]
+        return {
+            **inputs,
+            "pixel_values": fill_patches(pixels, present, self.spec.grid, self.spec.patch_size, self.spec.black),
+        }
 
 
 def _is_json(raw: bytes, content_type: str | None) -> bool:

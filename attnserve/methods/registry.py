@@ -45,6 +45,9 @@ class Context:
     options: tuple[Options, ...]  # per row: the methods that row runs that take options, resolved
     mask_token_id: int | None = None  # text: what a perturbation puts in place of an absent token
     amortizer: nn.Module | None = None  # the model's learned explainer (``attnserve.methods.amortized``)
+    # The batch's inputs with the players a [B, T] bool mask names made absent, as the masking game does
+    # ([MASK] tokens, black patches): for a method that runs the model again on part of its input.
+    without: Callable[[Tensor], dict[str, Tensor]] | None = None
     concepts: BatchConcepts | None = None  # the CAVs of the concepts the batch asked for
 
 

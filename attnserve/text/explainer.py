@@ -93,6 +93,10 @@ class TextExplainer(Explainer[EncodedText]):
     def mask_token_id(self) -> int | None:
         return self.tokenizer.mask_token_id
 
+    def without(self, inputs: dict[str, Tensor], absent: Tensor) -> dict[str, Tensor]:
+        """Absent tokens become [MASK]; [CLS], [SEP] and padding are never players, so they stay."""
+        return {**inputs, "input_ids": inputs["input_ids"].masked_fill(absent, self.tokenizer.mask_token_id)}
+
 
 def _shown(word: dict[str, Any]) -> dict[str, Any]:
     """A word as a response lists it: a word longer than ``WORD_CHARS`` (one giant "word" of a hostile
