@@ -28,7 +28,7 @@ from attnserve.concepts.bank import CavBank
 from attnserve.errors import InvalidInput
 from attnserve.explain import DEFAULT_METHODS, Batch, Explainer, ModelInfo
 from attnserve.image.codec import MAX_BYTES, MAX_PIXELS, DecodedImage, ImageSpec, decode_image
-from attnserve.image.game import fill_patches
+from attnserve.image.game import ImageGame
 from attnserve.request import check_fields, parse_json, parse_settings
 
 FIELDS = ("image", "methods", "target", "concepts")
@@ -110,13 +110,17 @@ class ImageExplainer(Explainer[DecodedImage]):
         return {"patches": row[self.leading : self.players(item) + self.leading].double().tolist()}
 
     def without(self, inputs: dict[str, Tensor], absent: Tensor) -> dict[str, Tensor]:
-        """Absent patches are filled with black, the image game's fill."""
-        present = ~absent[:, self.leading : self.leading + self.spec.grid[0] * self.spec.grid[1]]
+        """Absent patches are filled with black, as the image game fills them (row by row: a batch is a few)."""
         pixels = inputs["pixel_values"]
-        return {
-            **inputs,
-            "pixel_values": fill_patches(pixels, present, self.spec.grid, self.spec.patch_size, self.spec.black),
-        }
+        present = ~absent[:, self.leading : self.leading + self.spec.grid[0] * self.spec.grid[1]]
+        spec = self.spec
+        rows = [
+            ImageGame(self.model, pixels[i : i + 1], spec.grid, spec.patch_size, spec.black, 0).masked_pixels(
+                present[i : i + 1]
+            )
+            for i in range(len(pixels))
+        ]
+        return {**inputs, "pixel_values": torch.cat(rows)}
 
 
 def _is_json(raw: bytes, content_type: str | None) -> bool:

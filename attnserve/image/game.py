@@ -40,25 +40,19 @@ class ImageGame:
 
     def masked_pixels(self, present: Tensor) -> Tensor:
         """present: [k, n] (bool, or 0/1 floats) -> pixel_values [k, C, H, W], absent patches filled."""
-        return fill_patches(self.pixels, present, self.grid, self.patch_size, self.fill)
+        rows, cols = self.grid
+        keep = present.bool().reshape(-1, 1, rows, cols)
+        keep = keep.repeat_interleave(self.patch_size, 2).repeat_interleave(self.patch_size, 3)
+        height, width = rows * self.patch_size, cols * self.patch_size
+        margin = (0, self.pixels.shape[-1] - width, 0, self.pixels.shape[-2] - height)  # pixels beyond the grid
+        keep = nn.functional.pad(keep, margin, value=True)
+        return torch.where(keep, self.pixels, self.fill.to(self.pixels))
 
     def presence_probability(self, present: Tensor) -> Tensor:
         """present: [k, n] -> target-class probability [k] with the absent patches filled."""
         with torch.inference_mode():
             logits = self.model(pixel_values=self.masked_pixels(present)).logits
         return logits.float().softmax(-1)[:, self.target]
-
-
-def fill_patches(pixels: Tensor, present: Tensor, grid: tuple[int, int], patch_size: int, fill: Tensor) -> Tensor:
-    """pixels [1 or k, C, H, W]; present [k, n] (bool, or 0/1 floats; patches in row-major order) ->
-    [k, C, H, W] with each absent patch's pixels set to ``fill`` [C, 1, 1]."""
-    rows, cols = grid
-    keep = present.bool().reshape(-1, 1, rows, cols)
-    keep = keep.repeat_interleave(patch_size, 2).repeat_interleave(patch_size, 3)
-    height, width = rows * patch_size, cols * patch_size
-    margin = (0, pixels.shape[-1] - width, 0, pixels.shape[-2] - height)  # pixels beyond the grid
-    keep = nn.functional.pad(keep, margin, value=True)
-    return torch.where(keep, pixels, fill.to(pixels))
 
 
 def image_game(model: nn.Module, spec: ImageSpec, image: np.ndarray) -> ImageGame:
