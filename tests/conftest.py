@@ -23,7 +23,7 @@ from attnserve.concepts.bank import RANDOM, CavBank, CavSet
 from attnserve.explain import ModelInfo
 from attnserve.image.codec import ImageSpec
 from attnserve.image.explainer import ImageExplainer
-from attnserve.methods.amortized import Amortizer, AmortizedShapley, HeadConfig
+from attnserve.methods.amortized import AmortizedShapley, Amortizer, HeadConfig
 from attnserve.text.explainer import TextExplainer
 
 LABELS = ["negative", "positive"]

@@ -30,13 +30,7 @@ def expected_keys(bundle: Bundle) -> dict[str, str]:
     if bundle.concepts:
         keys["concepts"] = concepts.concepts_key(bundle, keys["model"], concepts.check_section(bundle))
     if bundle.amortized:
-        settings = amortized.load_settings(bundle)
-        items = amortized.choose(bundle.recipe.training_items(), settings)
-        targets = [
-            amortized.targets_key(keys["model"], teacher, part, block, amortized.contents(bundle, part))
-            for block, (part, teacher) in enumerate(amortized.teachers(items, settings))
-        ]
-        keys["amortized"] = amortized.amortized_key(keys["model"], targets, settings)
+        keys["amortized"] = amortized.planned_keys(bundle, keys["model"], bundle.recipe.training_items())[-1]
     return keys
 
 

@@ -96,6 +96,10 @@ SETTINGS = amortized.Settings(
 )
 
 
+# Two networks (the second narrower) and the subgame pass: what the sentiment bundle ships, in small.
+MEMBERS = [replace(SETTINGS, subgame=0.2), replace(SETTINGS, width=8, subgame=0.2)]
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tiny_bert, tokenizer) -> Path:
     """The tiny BERT as an assembled checkpoint: weights, tokenizer and the model cards."""
@@ -122,7 +126,9 @@ def build_twice(model_dir: Path, root: Path, who: amortized.Subject) -> list[tup
         targets.mkdir()
         out.mkdir()
         compute_targets(model_dir, "text", SETTINGS.positions, TEXTS, None, SETTINGS, targets)
-        amortized._build("tiny", model_dir, who, TEXTS, SETTINGS, [targets], out)
+        block = amortized.Block(TEXTS, SETTINGS, 0, 0)
+        plans = [(TEXTS, [block])] * len(MEMBERS)
+        amortized._build("tiny", model_dir, who, MEMBERS, plans, [[targets]] * len(MEMBERS), out)
         built.append((targets, out))
     return built
 
@@ -142,9 +148,11 @@ def test_training_is_deterministic(built) -> None:
     for x, y in zip(a["values"], b["values"], strict=True):
         assert torch.equal(x, y)
     first, second = (torch.load(out / "amortized.pt", weights_only=True) for _, out in built)
-    assert first["state"].keys() == second["state"].keys()
-    for key in first["state"]:
-        assert torch.equal(first["state"][key], second["state"][key]), key
+    assert len(first["networks"]) == len(second["networks"]) == 2 and first["subgame"] == 0.2
+    for mine, theirs in zip(first["networks"], second["networks"], strict=True):
+        assert mine["state"].keys() == theirs["state"].keys()
+        for key in mine["state"]:
+            assert torch.equal(mine["state"][key], theirs["state"][key]), key
 
 
 def test_the_staged_dir_reports_validation_and_leaves_the_model_card_alone(staged, model_dir) -> None:
@@ -154,9 +162,13 @@ def test_the_staged_dir_reports_validation_and_leaves_the_model_card_alone(stage
     assert [p["training_inputs"] for p in report["learning_curve"]] == [2, 3, 6]
     for key in ("rho", "comp", "suff", "teacher_comp", "teacher_suff"):
         assert math.isfinite(report["validation"][key])
+        assert math.isfinite(report["members"][0]["validation"][key])
+    assert report["members"][0]["network"]["width"] == 8
+    assert math.isfinite(report["served"]["comp"]) and math.isfinite(report["served"]["suff"])
     assert "amortized_shapley" not in json.loads((model_dir / "model_card.json").read_text())
     markdown = (staged[0] / "MODEL_CARD.md").read_text()
     assert markdown.startswith("# tiny v0.1\n\n## Learned explainer") and "| 6 |" in markdown
+    assert "| 1 | the first network's | 6 | 8 |" in markdown and "without the top 20%" in markdown
 
 
 def test_extra_inputs_follow_with_fewer_orders_and_only_train() -> None:
@@ -180,6 +192,62 @@ def test_extra_inputs_follow_with_fewer_orders_and_only_train() -> None:
     assert training.tolist() == [0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13]
     training, validation = amortized.split(settings, 5)  # a pool smaller than asked
     assert training.tolist() == [0, 1, 2, 3] and validation.tolist() == [4]
+
+
+def test_a_networks_plan_reuses_the_first_ones_blocks_and_numbers_its_own_apart() -> None:
+    settings = replace(SETTINGS, inputs=8, block=4, extra_inputs=6, extra_permutations=2)
+    pool = [f"word {i} " * (3 + i % 6) for i in range(20)]
+    items, first = amortized.plan(pool, settings)
+    assert items == amortized.choose(pool, settings) and [b.number for b in first] == [0, 1, 2, 3]
+    assert [b.start for b in first] == [0, 4, 8, 12]
+    _, drawn = amortized.plan(pool, replace(settings, draws=3))
+
+    # the extra inputs' blocks again, twice, each draw from its own seeds; the first blocks are untouched
+    def where(blocks: list[amortized.Block]) -> list[tuple]:
+        return [(b.items, b.number, b.start, b.teacher.permutations) for b in blocks]
+
+    assert where(drawn[:4]) == where(first) and [b.number for b in drawn[4:]] == [102, 103, 202, 203]
+    assert [b.items for b in drawn[4:]] == [first[2].items, first[3].items] * 2
+    with_phrases, phrased = amortized.plan(pool, replace(settings, phrase_seed=5))
+    training = amortized.split(settings, len(items))[0].tolist()
+    long_enough = [items[row] for row in training if len(items[row].split()) >= amortized.PHRASE_MIN_WORDS]
+    phrases = with_phrases[len(items) :]
+    assert len(phrases) == len(long_enough) and all(p in s for p, s in zip(phrases, long_enough, strict=True))
+    assert where(phrased[:4]) == where(first) and [b.number for b in phrased[4:]] == list(
+        range(200, 200 + -(-len(phrases) // 4))
+    )
+    assert [b.start for b in phrased[4:]] == [len(items) + 4 * i for i in range(len(phrased) - 4)]
+    assert all(b.teacher.permutations == 2 for b in phrased[4:])
+    with pytest.raises(ValueError, match="numbering"):
+        amortized.plan(pool, replace(settings, draws=3, phrase_seed=5, block=1))
+
+
+def test_draws_of_the_same_inputs_are_averaged() -> None:
+    a, b = amortized.Block(["x", "y"], SETTINGS, 0, 0), amortized.Block(["y"], SETTINGS, 100, 1)
+    values = amortized.assemble(
+        2, [(a, [torch.tensor([1.0]), torch.tensor([2.0, 4.0])]), (b, [torch.tensor([4.0, 0.0])])]
+    )
+    assert [v.tolist() for v in values] == [[1.0], [3.0, 2.0]]
+    with pytest.raises(RuntimeError, match="no targets"):
+        amortized.assemble(3, [(a, [torch.tensor([1.0]), torch.tensor([2.0])])])
+
+
+def test_members_override_the_first_network_and_never_the_subgame(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(BUDGET_ENV, raising=False)
+    members = amortized.load_members(discover()["sentiment"])
+    first = members[0]
+    assert len(members) == 4 and first.subgame == 0.1 and {m.width for m in members[1:]} == {192}
+    assert [m.draws for m in members] == [1, 2, 1, 1] and members[3].unlabelled_inputs == 20000
+    assert all(m.inputs == first.inputs and m.seed == first.seed for m in members)  # one validation set
+    monkeypatch.setenv(BUDGET_ENV, "quick")
+    assert amortized.load_members(discover()["sentiment"])[3].unlabelled_inputs == 8
+    spec = sections("sentiment")
+    spec["amortized"]["members"] = [{"subgame": 0.3}]
+    with pytest.raises(ValueError, match="member 1: subgame is the model's"):
+        amortized.load_members(write_bundle(tmp_path / "own", spec))
+    spec["amortized"]["members"] = [{"widht": 3}]
+    with pytest.raises(ValueError, match=r"member 1: .*widht"):
+        amortized.load_members(write_bundle(tmp_path / "typo", spec))
 
 
 def test_quick_budget_overrides_the_bundle(monkeypatch) -> None:
@@ -268,7 +336,7 @@ def test_an_edit_to_any_of_the_network_code_changes_its_key(monkeypatch) -> None
         with monkeypatch.context() as m:
             if path is not None:
                 m.setattr(keys, "_source_sha", edited(path))
-            found[name] = amortized.amortized_key("model", ["targets"], SETTINGS)
+            found[name] = amortized.amortized_key("model", [["targets"]], [SETTINGS])
     assert len(set(found.values())) == 3
 
 
