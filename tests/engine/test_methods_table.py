@@ -10,12 +10,14 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from attnserve.concepts.bank import RANDOM, CavBank
 from attnserve.explain import ModelInfo
 from attnserve.image.codec import ImageSpec
 from attnserve.image.explainer import ImageExplainer
+from attnserve.image.game import ImageGame
 from attnserve.methods import REGISTRY
 from attnserve.methods.registry import ATTRIBUTIONS, IMAGE, TEXT
 from tests.conftest import CONCEPTS, make_amortizer, make_tiny_vit, random_cavs
@@ -139,3 +141,21 @@ def test_the_records_declare_what_the_engine_reads() -> None:
         assert all(1 <= option.default <= option.maximum for option in method.options)
         if method.options:
             assert method.cost(method.option_defaults, 10) >= 1
+
+
+def test_image_without_fills_the_absent_patches_as_the_image_game_does(image_explainer) -> None:
+    """The subgame pass's masking of a batch equals the masking game's, row by row."""
+    explainer = image_explainer
+    items = [explainer.encode(explainer.parse({"image": png(seed)}, None)) for seed in (1, 2)]
+    batch = explainer.collate(items)
+    absent = torch.zeros_like(batch.players)
+    absent[0, explainer.leading + 3] = absent[1, explainer.leading] = absent[1, -1] = True
+    masked = explainer.without(batch.inputs, absent)["pixel_values"]
+    spec = explainer.spec
+    for row in range(2):
+        game = ImageGame(
+            explainer.model, batch.inputs["pixel_values"][row : row + 1], spec.grid, spec.patch_size, spec.black, 0
+        )
+        present = ~absent[row : row + 1, explainer.leading :]
+        assert torch.equal(masked[row : row + 1], game.masked_pixels(present))
+    assert not torch.equal(masked, batch.inputs["pixel_values"])
